@@ -1,0 +1,67 @@
+# Sixfold: `make run` runs the whole pipeline on the embedded default; `make test` passes the
+# tests against real services. Everything below installs what it needs on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE ?= $(HOME)/.cache/sixfold
+export CARGO_TARGET_DIR ?= $(CACHE)/target
+TANSU := $(CACHE)/tansu/bin/tansu
+VENV := $(CACHE)/venv
+PY := $(VENV)/bin/python
+SIXFOLD := $(CARGO_TARGET_DIR)/debug/sixfold
+CONFIG ?= config/development.yaml
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: deps build ## Run everything on the embedded default (broker, registry, Redis, SQLite, ingress, processors).
+	$(SIXFOLD) --config $(CONFIG) run
+
+.PHONY: test
+test: deps build services-up ## Run every test against the real broker, Redis and store.
+	cargo test --workspace
+	SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q tests/python
+
+.PHONY: build
+build: ## Build the sixfold binary and the test processors.
+	cargo build --workspace --bins
+
+.PHONY: lint
+lint: ## rustfmt and clippy, warnings as errors.
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+.PHONY: deps
+deps: system-deps $(TANSU) $(PY) ## Install the broker, redis-server and the Python test client (each once).
+
+.PHONY: system-deps
+system-deps:
+	@if ! command -v redis-server >/dev/null; then \
+	  echo "installing redis-server from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi
+
+# tansu 0.6: an Apache-Kafka-protocol broker in Rust (see docs/broker.md). ~12 min once.
+$(TANSU):
+	CARGO_TARGET_DIR=$(CACHE)/tansu-build cargo install tansu --version 0.6.0 --locked \
+	  --features dynostore,libsql --root $(CACHE)/tansu
+	rm -rf $(CACHE)/tansu-build
+
+$(PY): tests/python/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r tests/python/requirements.txt
+	touch $(PY)
+
+.PHONY: services-up
+services-up: deps ## Start the broker and Redis on loopback (reuses running ones).
+	scripts/services.sh up
+
+.PHONY: services-down
+services-down: ## Stop what services-up started.
+	scripts/services.sh down
+
+.PHONY: clean-data
+clean-data: services-down ## Remove all local data (./var).
+	rm -rf var

@@ -1,0 +1,452 @@
+//! The consumer loop that drives a [`Processor`]: one consumer for the input topics, one per
+//! retry tier.
+//!
+//! Each consumer handles its records one at a time, so records of a partition are processed in
+//! offset order and, when librdkafka calls the rebalance callback (which happens only inside
+//! `recv`), no record is in flight: revoking partitions just commits the stored offsets.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{ClientContext, Offset};
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::AvroCodec;
+use crate::failure::{self, CLASS_DECODE, Failure, Origin, Route};
+use crate::metrics::Metrics;
+use crate::processor::{Classify, Processor, Record};
+use crate::producer::Producer;
+use crate::settings::KafkaSettings;
+
+/// How often consumer lag is sampled.
+const LAG_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest pause between attempts to reach the registry or the broker before giving up a record.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What to run: a processor's name, its input topics and its retry tiers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessorConfig {
+    /// Processor name: consumer group id and prefix of its retry and DLQ topics.
+    pub name: String,
+    /// Input topics.
+    pub topics: Vec<String>,
+    /// Delay of each retry tier; empty means failures go straight to the DLQ.
+    pub retry_delays: Vec<Duration>,
+}
+
+/// Shared clients a processor runs with.
+#[derive(Clone)]
+pub struct RuntimeContext {
+    /// Broker connection settings.
+    pub kafka: KafkaSettings,
+    /// Avro codec (schema registry client).
+    pub codec: Arc<AvroCodec>,
+    /// Producer for retry and DLQ hand-offs (and for processors' own output).
+    pub producer: Producer,
+    /// Metrics of this process.
+    pub metrics: Metrics,
+}
+
+/// Why a processor stopped other than by shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The consumer could not be created or subscribed.
+    #[error("consumer {group} failed: {source}")]
+    Kafka {
+        /// Consumer group.
+        group: String,
+        /// librdkafka's reason.
+        #[source]
+        source: KafkaError,
+    },
+    /// A consumer task panicked or was aborted.
+    #[error("consumer task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Runs `processor` until `shutdown` is cancelled: the main consumer plus one consumer per retry
+/// tier, each in its own task. Returns after every consumer has committed and stopped.
+pub async fn run_processor<P: Processor>(
+    processor: Arc<P>,
+    config: ProcessorConfig,
+    context: RuntimeContext,
+    shutdown: CancellationToken,
+) -> Result<(), ConsumerError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut lanes = vec![Lane {
+        group: config.name.clone(),
+        topics: config.topics.clone(),
+    }];
+    for tier in 1..=config.retry_delays.len() {
+        let topic = failure::retry_topic(&config.name, tier);
+        lanes.push(Lane {
+            group: topic.clone(),
+            topics: vec![topic],
+        });
+    }
+    let config = Arc::new(config);
+    for lane in lanes {
+        let driver = Driver {
+            processor: processor.clone(),
+            config: config.clone(),
+            context: context.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tasks.spawn(async move { driver.run(lane).await });
+    }
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.map_err(ConsumerError::from).and_then(|r| r);
+        if let Err(error) = outcome {
+            tracing::error!(%error, processor = %config.name, "consumer stopped");
+            // One lane failing stops the others: a half-running processor hides problems.
+            shutdown.cancel();
+            result = Err(error);
+        }
+    }
+    result
+}
+
+/// One consumer: a group and the topics it reads.
+struct Lane {
+    group: String,
+    topics: Vec<String>,
+}
+
+/// librdkafka callbacks: commit before giving partitions up, log assignments.
+struct GroupContext {
+    group: String,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            tracing::info!(group = %self.group, partitions = partitions.count(), "partitions revoked; committing");
+            commit(consumer, &self.group);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            let list: Vec<String> = partitions
+                .elements()
+                .iter()
+                .map(|p| format!("{}[{}]", p.topic(), p.partition()))
+                .collect();
+            tracing::info!(group = %self.group, partitions = %list.join(","), "partitions assigned");
+        }
+    }
+}
+
+/// Commits stored offsets synchronously; "nothing to commit" is not an error.
+fn commit<C: Consumer<X>, X: ConsumerContext>(consumer: &C, group: &str) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => {}
+        Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => tracing::warn!(%error, %group, "commit failed"),
+    }
+}
+
+type GroupConsumer = StreamConsumer<GroupContext>;
+
+/// Why handling a record stopped before its offset could be stored.
+enum Interrupted {
+    Shutdown,
+}
+
+struct Driver<P> {
+    processor: Arc<P>,
+    config: Arc<ProcessorConfig>,
+    context: RuntimeContext,
+    shutdown: CancellationToken,
+}
+
+impl<P: Processor> Driver<P> {
+    async fn run(self, lane: Lane) -> Result<(), ConsumerError> {
+        let consumer = Arc::new(self.consumer(&lane)?);
+        let lag = tokio::spawn(sample_lag(
+            consumer.clone(),
+            self.config.name.clone(),
+            self.context.metrics.clone(),
+            self.shutdown.clone(),
+        ));
+        tracing::info!(group = %lane.group, topics = %lane.topics.join(","), "consumer started");
+        loop {
+            let message = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                message = consumer.recv() => message,
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    // Broker hiccups and missing topics surface here; librdkafka reconnects.
+                    tracing::warn!(%error, group = %lane.group, "consume error");
+                    continue;
+                }
+            };
+            match self.handle(&message).await {
+                Ok(()) => {
+                    if let Err(error) = consumer.store_offset_from_message(&message) {
+                        // The partition was revoked meanwhile; its new owner re-processes.
+                        tracing::warn!(%error, group = %lane.group, "offset not stored");
+                    }
+                }
+                Err(Interrupted::Shutdown) => break,
+            }
+        }
+        commit(consumer.as_ref(), &lane.group);
+        lag.abort();
+        tracing::info!(group = %lane.group, "consumer stopped");
+        Ok(())
+    }
+
+    fn consumer(&self, lane: &Lane) -> Result<GroupConsumer, ConsumerError> {
+        let kafka_error = |source| ConsumerError::Kafka {
+            group: lane.group.clone(),
+            source,
+        };
+        let mut config = self.context.kafka.client_config();
+        config
+            .set("group.id", &lane.group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set(
+                "session.timeout.ms",
+                self.context.kafka.session_timeout.as_millis().to_string(),
+            )
+            .set("heartbeat.interval.ms", "1000")
+            // A retry tier sleeps in the poll loop until its head record is due; the group must
+            // not evict it meanwhile.
+            .set(
+                "max.poll.interval.ms",
+                max_poll_interval(&self.config.retry_delays)
+                    .as_millis()
+                    .to_string(),
+            );
+        let consumer: GroupConsumer = config
+            .create_with_context(GroupContext {
+                group: lane.group.clone(),
+            })
+            .map_err(kafka_error)?;
+        let topics: Vec<&str> = lane.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(kafka_error)?;
+        Ok(consumer)
+    }
+
+    /// Handles one record until its offset may be stored: processed, or handed to a retry tier
+    /// or the DLQ.
+    async fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), Interrupted> {
+        let name = self.config.name.as_str();
+        let headers: Vec<(&str, &[u8])> = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key, h.value.unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let origin = Origin::from_headers(
+            message.topic(),
+            message.partition(),
+            message.offset(),
+            headers,
+        );
+        self.context
+            .metrics
+            .consumed
+            .with_label_values(&[name, message.topic()])
+            .inc();
+        if let Some(due) = origin.due_ms {
+            self.wait_until(due).await?;
+        }
+
+        let started = Instant::now();
+        let failure = match self.decode(message.payload()).await? {
+            Err(message) => Some(Failure {
+                class: CLASS_DECODE,
+                message,
+                transient: false,
+            }),
+            Ok(value) => {
+                let record = Record {
+                    topic: origin.topic.clone(),
+                    partition: origin.partition,
+                    offset: origin.offset,
+                    key: message.key().map(<[u8]>::to_vec),
+                    value,
+                    timestamp_ms: message.timestamp().to_millis(),
+                    attempt: origin.failed_attempts + 1,
+                };
+                match self.processor.process(&record).await {
+                    Ok(()) => None,
+                    Err(error) => Some(Failure {
+                        class: error.class(),
+                        message: error.to_string(),
+                        transient: error.is_transient(),
+                    }),
+                }
+            }
+        };
+        self.context
+            .metrics
+            .processing_seconds
+            .with_label_values(&[name, &origin.topic])
+            .observe(started.elapsed().as_secs_f64());
+        match failure {
+            None => Ok(()),
+            Some(failure) => {
+                self.hand_off(&origin, message.key(), message.payload(), &failure)
+                    .await
+            }
+        }
+    }
+
+    /// Decodes the payload. Outer error: shutdown while the registry was unreachable; inner
+    /// error: the bytes are bad (a permanent failure).
+    async fn decode(
+        &self,
+        payload: Option<&[u8]>,
+    ) -> Result<Result<apache_avro::types::Value, String>, Interrupted> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.context.codec.decode(payload).await {
+                Ok(value) => return Ok(Ok(value)),
+                Err(error) if !error.retriable => return Ok(Err(error.message)),
+                Err(error) => {
+                    // The registry is down: every record would fail alike, so wait here rather
+                    // than flood the retry topics.
+                    tracing::warn!(%error, processor = %self.config.name, "registry unavailable; backing off");
+                    self.pause(backoff).await?;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Hands a failed record to its next stop, retrying the produce until it is acknowledged.
+    async fn hand_off(
+        &self,
+        origin: &Origin,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        failure: &Failure,
+    ) -> Result<(), Interrupted> {
+        let name = self.config.name.as_str();
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let sent = failure::hand_off(
+                &self.context.producer,
+                name,
+                &self.config.retry_delays,
+                origin,
+                key,
+                payload,
+                failure,
+            )
+            .await;
+            match sent {
+                Ok(Route::Retry { tier, .. }) => {
+                    tracing::info!(processor = name, topic = %origin.topic, offset = origin.offset, tier, class = failure.class, error = %failure.message, "record sent to retry tier");
+                    self.context
+                        .metrics
+                        .retried
+                        .with_label_values(&[name, &tier.to_string()])
+                        .inc();
+                    return Ok(());
+                }
+                Ok(Route::DeadLetter) => {
+                    tracing::warn!(processor = name, topic = %origin.topic, offset = origin.offset, class = failure.class, error = %failure.message, "record dead-lettered");
+                    self.context
+                        .metrics
+                        .dead_lettered
+                        .with_label_values(&[name, failure.class])
+                        .inc();
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::warn!(%error, processor = name, "hand-off failed; retrying");
+                    self.pause(backoff).await?;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    async fn wait_until(&self, due_ms: i64) -> Result<(), Interrupted> {
+        let wait = due_ms - failure::now_ms();
+        if wait > 0 {
+            self.pause(Duration::from_millis(wait as u64)).await?;
+        }
+        Ok(())
+    }
+
+    async fn pause(&self, duration: Duration) -> Result<(), Interrupted> {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => Err(Interrupted::Shutdown),
+            _ = tokio::time::sleep(duration) => Ok(()),
+        }
+    }
+}
+
+/// librdkafka's default, raised above the longest retry delay.
+fn max_poll_interval(delays: &[Duration]) -> Duration {
+    let longest = delays.iter().max().copied().unwrap_or_default();
+    (longest + Duration::from_secs(60)).max(Duration::from_secs(300))
+}
+
+/// Publishes `high watermark − position` per assigned partition every [`LAG_INTERVAL`].
+async fn sample_lag(
+    consumer: Arc<GroupConsumer>,
+    processor: String,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(LAG_INTERVAL) => {}
+        }
+        let consumer = consumer.clone();
+        // Watermark queries are blocking broker round trips.
+        let sampled =
+            tokio::task::spawn_blocking(move || lag_by_partition(consumer.as_ref())).await;
+        let Ok(lags) = sampled else { return };
+        for (topic, partition, lag) in &lags {
+            metrics
+                .consumer_lag
+                .with_label_values(&[processor.as_str(), topic, &partition.to_string()])
+                .set(*lag);
+        }
+    }
+}
+
+fn lag_by_partition(consumer: &GroupConsumer) -> Vec<(String, i32, i64)> {
+    let Ok(positions) = consumer.position() else {
+        return Vec::new();
+    };
+    let mut lags = Vec::new();
+    for element in positions.elements() {
+        let Ok((_, high)) =
+            consumer.fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(2))
+        else {
+            continue;
+        };
+        let lag = match element.offset() {
+            Offset::Offset(position) => (high - position).max(0),
+            // Nothing consumed yet in this session: everything up to the watermark is pending.
+            _ => high,
+        };
+        lags.push((element.topic().to_string(), element.partition(), lag));
+    }
+    lags
+}

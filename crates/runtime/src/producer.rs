@@ -1,0 +1,115 @@
+//! An idempotent producer whose `send` completes only when the broker has acknowledged the
+//! record, so callers can store a consumer offset right after.
+
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+
+use crate::metrics::Metrics;
+use crate::settings::KafkaSettings;
+
+/// Why a record was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    /// The producer could not be created from the settings.
+    #[error("cannot create producer: {0}")]
+    Config(#[source] KafkaError),
+    /// The broker did not acknowledge the record in time or refused it.
+    #[error("record to {topic} not acknowledged: {source}")]
+    Delivery {
+        /// Destination topic.
+        topic: String,
+        /// librdkafka's reason.
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// A record to produce. Headers are `(name, value)` pairs.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// Destination topic.
+    pub topic: &'a str,
+    /// Record key; the partitioner hashes it so equal keys land in one partition.
+    pub key: Option<&'a [u8]>,
+    /// Record value; `None` is a tombstone.
+    pub payload: Option<&'a [u8]>,
+    /// Record headers.
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+/// Where an acknowledged record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// Partition written to.
+    pub partition: i32,
+    /// Offset within that partition.
+    pub offset: i64,
+}
+
+/// Idempotent (`enable.idempotence=true`, `acks=all`) producer shared by a whole process.
+#[derive(Clone)]
+pub struct Producer {
+    inner: FutureProducer,
+    metrics: Metrics,
+}
+
+impl Producer {
+    /// Creates the producer. Nothing is sent until the first record.
+    pub fn new(settings: &KafkaSettings, metrics: Metrics) -> Result<Self, ProduceError> {
+        let mut config = settings.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", settings.linger.as_millis().to_string())
+            .set("compression.type", &settings.compression)
+            .set(
+                "delivery.timeout.ms",
+                settings.delivery_timeout.as_millis().to_string(),
+            );
+        let inner = config.create().map_err(ProduceError::Config)?;
+        Ok(Self { inner, metrics })
+    }
+
+    /// Sends one record and waits for the broker's acknowledgement.
+    pub async fn send(&self, record: Outgoing<'_>) -> Result<Delivered, ProduceError> {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for (key, value) in record.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(*value),
+            });
+        }
+        let mut future = FutureRecord::<[u8], [u8]>::to(record.topic).headers(headers);
+        if let Some(key) = record.key {
+            future = future.key(key);
+        }
+        if let Some(payload) = record.payload {
+            future = future.payload(payload);
+        }
+        // The queue wait is bounded by delivery.timeout.ms inside librdkafka as well.
+        match self.inner.send(future, Duration::from_secs(5)).await {
+            Ok(delivery) => {
+                self.metrics
+                    .produced
+                    .with_label_values(&[record.topic])
+                    .inc();
+                Ok(Delivered {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                })
+            }
+            Err((source, _)) => Err(ProduceError::Delivery {
+                topic: record.topic.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Waits up to `timeout` for every queued record to be acknowledged.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.inner.flush(timeout)
+    }
+}

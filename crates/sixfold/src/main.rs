@@ -1,0 +1,67 @@
+//! `sixfold`: parses arguments, loads settings, starts telemetry and calls the library.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use sixfold::settings::Settings;
+use sixfold_runtime::metrics::Metrics;
+use sixfold_runtime::{settings, shutdown, telemetry};
+
+/// Sixfold: six large-scale systems as one Kafka pipeline.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Settings file (YAML); `SIXFOLD__SECTION__KEY` variables override it.
+    #[arg(long, short, env = "SIXFOLD_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process on the embedded default (broker, registry, Redis, SQLite,
+    /// ingress, processors).
+    Run,
+    /// The HTTP ingress.
+    Ingress,
+    /// The schema registry.
+    Registry,
+    /// One processor by name.
+    Processor {
+        /// Processor name, as in topics.yaml.
+        name: String,
+    },
+    /// The topic catalog.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Create missing topics and add missing partitions; idempotent.
+    Apply,
+    /// Print every topic the catalog implies.
+    List,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let settings: Settings = settings::load(cli.config.as_deref())?;
+    telemetry::init(&settings.log);
+    let shutdown = shutdown::on_signal();
+    match cli.command {
+        Command::Run => sixfold::run(&settings, shutdown).await,
+        Command::Ingress => sixfold::ingress(&settings, Metrics::new(), shutdown).await,
+        Command::Registry => sixfold::registry(&settings, shutdown).await,
+        Command::Processor { name } => sixfold::processor(&settings, &name, shutdown).await,
+        Command::Topics { command } => match command {
+            TopicsCommand::Apply => sixfold::topics_apply(&settings).await,
+            TopicsCommand::List => sixfold::topics_list(&settings),
+        },
+    }
+}

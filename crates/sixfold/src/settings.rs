@@ -1,0 +1,100 @@
+//! The settings document of the `sixfold` binary: one section per library, each owned by the
+//! crate that reads it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sixfold_ingress::IngressSettings;
+use sixfold_registry::RegistrySettings;
+use sixfold_runtime::metrics::MetricsSettings;
+use sixfold_runtime::settings::KafkaSettings;
+use sixfold_runtime::telemetry::LogSettings;
+use sixfold_store::StoreSettings;
+
+/// Everything `sixfold` can be configured with. See `config/development.yaml` for an example
+/// and README "Configuration" for the environment-variable form.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Broker connection.
+    pub kafka: KafkaSettings,
+    /// Schema registry: the URL clients use, and where `sixfold registry` listens.
+    pub registry: RegistrySettings,
+    /// Redis connection.
+    pub redis: RedisSettings,
+    /// Store adapter (SQLite or ScyllaDB).
+    pub store: StoreSettings,
+    /// HTTP ingress.
+    pub ingress: IngressSettings,
+    /// `/metrics` server of processor processes.
+    pub metrics: MetricsSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// Where the topic catalog is.
+    pub topics: TopicsSettings,
+    /// What `sixfold run` starts by itself when it is not already running.
+    pub embedded: EmbeddedSettings,
+}
+
+/// Settings section `redis:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db` of a single node, or of any node of a cluster.
+    pub url: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379/".into(),
+        }
+    }
+}
+
+/// Settings section `topics:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicsSettings {
+    /// Path of `topics.yaml`.
+    pub file: PathBuf,
+}
+
+impl Default for TopicsSettings {
+    fn default() -> Self {
+        Self {
+            file: "topics.yaml".into(),
+        }
+    }
+}
+
+/// Settings section `embedded:` — the one-command local set-up of `sixfold run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedSettings {
+    /// Directory for the data of everything `sixfold run` starts (broker log, Redis dump).
+    pub data_dir: PathBuf,
+    /// Start the broker as a child process when none answers at `kafka.brokers`.
+    pub start_broker: bool,
+    /// The `tansu` executable; when unset, `$HOME/.cache/sixfold/tansu/bin/tansu`, then `PATH`.
+    pub broker_bin: Option<PathBuf>,
+    /// Start `redis-server` as a child process when none answers at `redis.url`.
+    pub start_redis: bool,
+    /// The `redis-server` executable.
+    pub redis_bin: PathBuf,
+    /// Serve the schema registry in-process (`registry.listen`).
+    pub start_registry: bool,
+}
+
+impl Default for EmbeddedSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: "var".into(),
+            start_broker: true,
+            broker_bin: None,
+            start_redis: true,
+            redis_bin: "redis-server".into(),
+            start_registry: true,
+        }
+    }
+}

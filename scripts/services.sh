@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Starts or stops the local services the tests and `make run` use, each on loopback, each only
+# if nothing already answers on its port. Data and pid files live under $SIXFOLD_SERVICES_DIR
+# (default ./var/services).
+#
+#   scripts/services.sh up      start what is missing, wait until each answers
+#   scripts/services.sh down    stop what this script started
+#   scripts/services.sh status  say what answers
+set -euo pipefail
+
+DIR=${SIXFOLD_SERVICES_DIR:-$PWD/var/services}
+CACHE=${SIXFOLD_CACHE:-$HOME/.cache/sixfold}
+TANSU=${TANSU_BIN:-$CACHE/tansu/bin/tansu}
+BROKER_PORT=9092
+REDIS_PORT=6379
+
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # name port
+  for _ in $(seq 1 300); do
+    answers "$2" && return 0
+    sleep 0.2
+  done
+  echo "$1 did not start on port $2; see $DIR/$1/log" >&2
+  tail -n 20 "$DIR/$1/log" >&2 || true
+  return 1
+}
+
+start() { # name port command...
+  local name=$1 port=$2; shift 2
+  if answers "$port"; then
+    echo "$name: already answering on 127.0.0.1:$port"
+    return 0
+  fi
+  mkdir -p "$DIR/$name"
+  # Each service runs in its own data directory (tansu reads `sqlite://` paths relative to it).
+  (cd "$DIR/$name" && exec nohup "$@" >"$DIR/$name/log" 2>&1) &
+  echo $! >"$DIR/$name/pid"
+  wait_for "$name" "$port"
+  echo "$name: started on 127.0.0.1:$port (pid $(cat "$DIR/$name/pid"))"
+}
+
+stop() { # name
+  local pidfile="$DIR/$1/pid"
+  [ -f "$pidfile" ] || return 0
+  local pid; pid=$(cat "$pidfile")
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    echo "$1: stopped"
+  fi
+  rm -f "$pidfile"
+}
+
+case "${1:-}" in
+  up)
+    [ -x "$TANSU" ] || { echo "tansu not found at $TANSU; run 'make deps'" >&2; exit 1; }
+    mkdir -p "$DIR/broker" "$DIR/redis"
+    start broker "$BROKER_PORT" "$TANSU" broker \
+      --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+      --storage-engine "sqlite://tansu.db"
+    start redis "$REDIS_PORT" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+      --dir "$DIR/redis" --save "" --appendonly no
+    ;;
+  down)
+    stop redis
+    stop broker
+    ;;
+  status)
+    for pair in broker:$BROKER_PORT redis:$REDIS_PORT; do
+      if answers "${pair#*:}"; then echo "${pair%%:*}: up"; else echo "${pair%%:*}: down"; fi
+    done
+    ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,9 @@
+//! Integration tests against the real broker, Redis and store that `make services-up` starts.
+//! One test binary; each module is one capability.
+
+mod delivery;
+mod harness;
+mod ingress;
+mod rebalance;
+mod retries;
+mod topics;

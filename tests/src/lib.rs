@@ -1,0 +1,115 @@
+//! Support for Sixfold's integration tests: unique names, topic set-up, an in-process schema
+//! registry, waiting on conditions, and the ledger test processor built on the runtime.
+//!
+//! Every test uses fresh topic names, consumer groups and Redis key prefixes, so tests run in
+//! parallel against one broker and one Redis without seeing each other.
+
+pub mod ledger;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use sixfold_registry::RegistrySettings;
+use sixfold_runtime::settings::KafkaSettings;
+use sixfold_runtime::shutdown::CancellationToken;
+use sixfold_runtime::topics::TopicSpec;
+
+/// Broker address from `SIXFOLD__KAFKA__BROKERS`, or the local default.
+pub fn kafka() -> KafkaSettings {
+    KafkaSettings {
+        brokers: std::env::var("SIXFOLD__KAFKA__BROKERS")
+            .unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        ..KafkaSettings::default()
+    }
+}
+
+/// Redis URL from `SIXFOLD__REDIS__URL`, or the local default.
+pub fn redis_url() -> String {
+    std::env::var("SIXFOLD__REDIS__URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
+
+/// A name no other test run uses: `prefix-<uuid>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates `topics` (name, partitions) on the broker.
+pub async fn create_topics(topics: &[(&str, i32)]) -> Result<()> {
+    let specs: Vec<TopicSpec> = topics
+        .iter()
+        .map(|(name, partitions)| TopicSpec {
+            name: name.to_string(),
+            partitions: *partitions,
+            replication: 1,
+            config: Default::default(),
+        })
+        .collect();
+    sixfold_runtime::topics::apply(&kafka(), &specs).await?;
+    Ok(())
+}
+
+/// A schema registry served in this process on a free port, with its own `_schemas` topic.
+pub struct TestRegistry {
+    /// URL to give codecs.
+    pub url: String,
+    shutdown: CancellationToken,
+}
+
+impl TestRegistry {
+    /// Starts the registry and waits until it answers.
+    pub async fn start() -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let settings = RegistrySettings {
+            url: format!("http://{address}"),
+            listen: address,
+            topic: unique("_schemas-test"),
+            ..RegistrySettings::default()
+        };
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let kafka = kafka();
+        let serve_settings = settings.clone();
+        tokio::spawn(async move {
+            if let Err(error) =
+                sixfold_registry::serve(listener, &serve_settings, &kafka, token).await
+            {
+                tracing::error!(%error, "test registry failed");
+            }
+        });
+        let url = settings.url.clone();
+        let http = reqwest::Client::new();
+        let subjects = format!("{url}/subjects");
+        wait_for("registry to answer", Duration::from_secs(60), || {
+            let request = http.get(&subjects).send();
+            async move { request.await.is_ok_and(|r| r.status().is_success()) }
+        })
+        .await?;
+        Ok(Self { url, shutdown })
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Polls `condition` every 100 ms until it is true, failing after `deadline`.
+pub async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut condition: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if condition().await {
+            return Ok(());
+        }
+        if started.elapsed() > deadline {
+            bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
