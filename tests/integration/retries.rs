@@ -89,6 +89,14 @@ async fn retries_then_dead_letters_with_headers() -> Result<()> {
     );
 
     let dead = read_records(&dlq, 3, Duration::from_secs(120)).await?;
+    let lag_metric =
+        format!(r#"sixfold_consumer_lag{{partition="0",processor="{name}",topic="{input}"}} 0"#);
+    wait_for(
+        "the lag gauge to reach 0",
+        Duration::from_secs(60),
+        || async { h.context.metrics.render().contains(&lag_metric) },
+    )
+    .await?;
     shutdown.cancel();
     running.await??;
     assert!(!h.is_applied(&rejected.event_id).await);

@@ -23,8 +23,10 @@ use crate::processor::{Classify, Processor, Record};
 use crate::producer::Producer;
 use crate::settings::KafkaSettings;
 
-/// How often consumer lag is sampled.
+/// How often consumer lag is sampled (the first sample comes sooner, once partitions are likely
+/// assigned).
 const LAG_INTERVAL: Duration = Duration::from_secs(10);
+const FIRST_LAG_SAMPLE: Duration = Duration::from_secs(2);
 /// Longest pause between attempts to reach the registry or the broker before giving up a record.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -411,11 +413,13 @@ async fn sample_lag(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) {
+    let mut wait = FIRST_LAG_SAMPLE;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(LAG_INTERVAL) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
+        wait = LAG_INTERVAL;
         let consumer = consumer.clone();
         // Watermark queries are blocking broker round trips.
         let sampled =

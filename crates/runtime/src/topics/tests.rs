@@ -1,6 +1,6 @@
 //! Checks of the catalog document itself and of the checked-in `topics.yaml` and schemas.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::*;
 
@@ -112,33 +112,74 @@ fn checked_in_catalog_and_schemas_agree() {
     }
 }
 
-/// Each schema can read data written with every earlier version of itself kept under
-/// `schemas/avro/history/<topic>.v<N>.avsc` (BACKWARD compatibility, as the registry enforces).
-#[test]
-fn schemas_are_backward_compatible_with_their_history() {
+/// Problems found checking each topic's schema against its history: the current schema must
+/// read data written with every earlier version kept as `<history>/<topic>.v<N>.avsc`
+/// (BACKWARD compatibility, as the registry enforces).
+fn history_problems(catalog: &Catalog, schemas: &Path, history: &Path) -> Vec<String> {
     use apache_avro::schema_compatibility::SchemaCompatibility;
-    let root = repo_root();
-    let catalog = Catalog::load(&root.join("topics.yaml")).unwrap();
-    let history = root.join("schemas/avro/history");
+    let Ok(entries) = std::fs::read_dir(history) else {
+        return Vec::new();
+    };
+    let old_versions: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut problems = Vec::new();
     for topic in &catalog.topics {
-        let current = apache_avro::Schema::parse_str(
-            &std::fs::read_to_string(root.join("schemas/avro").join(&topic.schema)).unwrap(),
-        )
-        .unwrap();
-        let Ok(entries) = std::fs::read_dir(&history) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(schemas.join(&topic.schema)).unwrap();
+        let current = apache_avro::Schema::parse_str(&text).unwrap();
+        let prefix = format!("{}.v", topic.name);
+        for path in &old_versions {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if !name.starts_with(&format!("{}.v", topic.name)) {
+            if !name.starts_with(&prefix) {
                 continue;
             }
             let old =
-                apache_avro::Schema::parse_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            SchemaCompatibility::can_read(&old, &current).unwrap_or_else(|e| {
-                panic!("{}: cannot read data written with {name}: {e}", topic.name)
-            });
+                apache_avro::Schema::parse_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            if let Err(e) = SchemaCompatibility::can_read(&old, &current) {
+                problems.push(format!(
+                    "{}: cannot read data written with {name}: {e}",
+                    topic.name
+                ));
+            }
         }
     }
+    problems
+}
+
+#[test]
+fn schemas_are_backward_compatible_with_their_history() {
+    let root = repo_root();
+    let catalog = Catalog::load(&root.join("topics.yaml")).unwrap();
+    let problems = history_problems(
+        &catalog,
+        &root.join("schemas/avro"),
+        &root.join("schemas/avro/history"),
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn history_check_catches_an_incompatible_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (schemas, history) = (dir.path().join("avro"), dir.path().join("history"));
+    std::fs::create_dir_all(&schemas).unwrap();
+    std::fs::create_dir_all(&history).unwrap();
+    let record = |fields: &str| format!(r#"{{"type":"record","name":"E","fields":[{fields}]}}"#);
+    let v1 = record(r#"{"name":"a","type":"string"}"#);
+    let catalog = Catalog::parse(
+        "defaults: {partitions: 1, replication: 1, retention: 1d}\nretry_delays: []\nprocessors: []\ntopics:\n  - {name: t, key: k, schema: t.avsc}\n",
+    )
+    .unwrap();
+    std::fs::write(history.join("t.v1.avsc"), &v1).unwrap();
+
+    // Adding a field with a default: old data stays readable.
+    let compatible =
+        record(r#"{"name":"a","type":"string"},{"name":"b","type":"long","default":0}"#);
+    std::fs::write(schemas.join("t.avsc"), compatible).unwrap();
+    assert!(history_problems(&catalog, &schemas, &history).is_empty());
+
+    // Adding a field without a default: old data lacks it.
+    let incompatible = record(r#"{"name":"a","type":"string"},{"name":"b","type":"long"}"#);
+    std::fs::write(schemas.join("t.avsc"), incompatible).unwrap();
+    let problems = history_problems(&catalog, &schemas, &history);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("t.v1.avsc"));
 }
