@@ -3,10 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::Serialize;
 use sixfold_runtime::settings::KafkaSettings;
@@ -25,7 +21,7 @@ pub struct Readiness {
 }
 
 /// Result of one readiness probe: `ok` plus, per dependency, `"ok"` or the error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReadinessReport {
     /// True when every check passed.
     pub ok: bool,
@@ -122,21 +118,4 @@ impl Readiness {
             Err(_) => Err("timed out".into()),
         }
     }
-}
-
-/// Routes `/readyz`.
-pub fn router(readiness: Arc<Readiness>) -> Router {
-    Router::new()
-        .route("/readyz", get(readyz))
-        .with_state(readiness)
-}
-
-async fn readyz(State(readiness): State<Arc<Readiness>>) -> (StatusCode, Json<ReadinessReport>) {
-    let report = readiness.check().await;
-    let status = if report.ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(report))
 }

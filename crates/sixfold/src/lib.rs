@@ -12,15 +12,21 @@ pub mod settings;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use sixfold_ingress::Readiness;
+use redis::aio::ConnectionManager;
+use sixfold_ingress::{ApiKeyEntry, Readiness};
+use sixfold_runtime::codec::AvroCodec;
+use sixfold_runtime::consumer::RuntimeContext;
 use sixfold_runtime::metrics::Metrics;
+use sixfold_runtime::producer::Producer;
+use sixfold_runtime::run_processor;
 use sixfold_runtime::shutdown::{CancellationToken, GRACE_PERIOD};
 use sixfold_runtime::topics::{Action, Catalog};
+use sixfold_urls::{Urls, UrlsDeps};
 
 use crate::settings::Settings;
 
 /// Processors this build can run, by name. Each system's issue adds its processor here.
-pub const PROCESSORS: &[&str] = &[];
+pub const PROCESSORS: &[&str] = &[sixfold_urls::PROCESSOR];
 
 /// `sixfold topics apply`: creates or grows the catalog's topics; prints what it did.
 pub async fn topics_apply(settings: &Settings) -> Result<()> {
@@ -70,38 +76,30 @@ pub async fn registry(settings: &Settings, shutdown: CancellationToken) -> Resul
 }
 
 /// `sixfold ingress`: the HTTP front door until shutdown.
-pub async fn ingress(
-    settings: &Settings,
-    metrics: Metrics,
-    shutdown: CancellationToken,
-) -> Result<()> {
-    let store = sixfold_store::connect(&settings.store)
-        .await
-        .context("open store")?;
-    let redis = redis::Client::open(settings.redis.url.as_str()).context("redis url")?;
-    let readiness = Readiness::new(&settings.kafka, &settings.registry.url, redis, store)
-        .context("create broker client")?;
-    let listener = tokio::net::TcpListener::bind(settings.ingress.listen)
-        .await
-        .with_context(|| format!("bind ingress to {}", settings.ingress.listen))?;
-    sixfold_ingress::serve(listener, Arc::new(readiness), metrics, shutdown).await?;
-    Ok(())
+pub async fn ingress(settings: &Settings, shutdown: CancellationToken) -> Result<()> {
+    let clients = Clients::connect(settings, Metrics::new()).await?;
+    let urls = urls(settings, &clients, shutdown.clone())?;
+    serve_ingress(settings, &clients, &urls, &[], shutdown).await
 }
 
 /// `sixfold processor NAME`: one processor plus its `/metrics` server until shutdown.
 pub async fn processor(settings: &Settings, name: &str, shutdown: CancellationToken) -> Result<()> {
-    let _ = (settings, shutdown);
     if !PROCESSORS.contains(&name) {
         bail!(
             "unknown processor {name:?}; this build runs: {}",
-            if PROCESSORS.is_empty() {
-                "none yet".to_string()
-            } else {
-                PROCESSORS.join(", ")
-            }
+            PROCESSORS.join(", ")
         );
     }
-    Ok(())
+    let clients = Clients::connect(settings, Metrics::new()).await?;
+    let metrics_server = tokio::spawn(sixfold_runtime::metrics::serve(
+        settings.metrics.listen,
+        clients.metrics.clone(),
+        shutdown.clone(),
+    ));
+    let urls = urls(settings, &clients, shutdown.clone())?;
+    let result = run_urls_processor(settings, &clients, urls, shutdown).await;
+    metrics_server.abort();
+    result
 }
 
 /// `sixfold run`: the whole pipeline in one process on the embedded default.
@@ -113,22 +111,159 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> Result<()>
     result
 }
 
+/// Clients one process shares between its components.
+pub struct Clients {
+    /// The store.
+    pub store: Arc<dyn sixfold_store::Store>,
+    /// Redis, one multiplexed connection that reconnects by itself.
+    pub redis: ConnectionManager,
+    /// The idempotent producer.
+    pub producer: Producer,
+    /// Avro codec over the schema registry.
+    pub codec: Arc<AvroCodec>,
+    /// This process's metrics.
+    pub metrics: Metrics,
+}
+
+impl Clients {
+    /// Connects to the store and Redis and creates the producer and codec.
+    pub async fn connect(settings: &Settings, metrics: Metrics) -> Result<Self> {
+        let store = sixfold_store::connect(&settings.store)
+            .await
+            .context("open store")?;
+        let client = redis::Client::open(settings.redis.url.as_str()).context("redis url")?;
+        let redis = ConnectionManager::new(client)
+            .await
+            .with_context(|| format!("connect to redis at {}", settings.redis.url))?;
+        Ok(Self {
+            store,
+            redis,
+            producer: Producer::new(&settings.kafka, metrics.clone())?,
+            codec: Arc::new(AvroCodec::new(&settings.registry.url)?),
+            metrics,
+        })
+    }
+
+    fn context(&self, settings: &Settings) -> RuntimeContext {
+        RuntimeContext {
+            kafka: settings.kafka.clone(),
+            codec: self.codec.clone(),
+            producer: self.producer.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+fn urls(settings: &Settings, clients: &Clients, shutdown: CancellationToken) -> Result<Arc<Urls>> {
+    Ok(Urls::new(
+        settings.urls.clone(),
+        UrlsDeps {
+            store: clients.store.clone(),
+            redis: clients.redis.clone(),
+            producer: clients.producer.clone(),
+            codec: clients.codec.clone(),
+            metrics: clients.metrics.clone(),
+            public_url: settings.ingress.public_url.clone(),
+            shutdown,
+        },
+    )?)
+}
+
+async fn serve_ingress(
+    settings: &Settings,
+    clients: &Clients,
+    urls: &Arc<Urls>,
+    extra_keys: &[ApiKeyEntry],
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let redis = redis::Client::open(settings.redis.url.as_str()).context("redis url")?;
+    let readiness = Readiness::new(
+        &settings.kafka,
+        &settings.registry.url,
+        redis,
+        clients.store.clone(),
+    )
+    .context("create broker client")?;
+    let mut ingress_settings = settings.ingress.clone();
+    ingress_settings.api_keys.extend_from_slice(extra_keys);
+    let app = sixfold_ingress::app(
+        &ingress_settings,
+        Arc::new(readiness),
+        clients.metrics.clone(),
+        vec![sixfold_urls::routes::routes(urls.clone())],
+    )?;
+    let listener = tokio::net::TcpListener::bind(settings.ingress.listen)
+        .await
+        .with_context(|| format!("bind ingress to {}", settings.ingress.listen))?;
+    sixfold_ingress::serve(listener, app, shutdown).await?;
+    Ok(())
+}
+
+async fn run_urls_processor(
+    settings: &Settings,
+    clients: &Clients,
+    urls: Arc<Urls>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let catalog = load_catalog(settings)?;
+    let mut config = catalog
+        .processor(sixfold_urls::PROCESSOR)
+        .context("topics.yaml has no processor urls")?;
+    config.topics = urls.input_topics();
+    let purge = {
+        let (urls, token) = (urls.clone(), shutdown.clone());
+        tokio::spawn(async move { urls.purge_periodically(token).await })
+    };
+    let result = run_processor(
+        Arc::new(urls.processor()),
+        config,
+        clients.context(settings),
+        shutdown,
+    )
+    .await;
+    purge.abort();
+    Ok(result?)
+}
+
 async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Result<()> {
     topics_apply(settings).await?;
-    let metrics = Metrics::new();
     let mut tasks = tokio::task::JoinSet::new();
     if settings.embedded.start_registry {
         let (s, token) = (settings.clone(), shutdown.clone());
         tasks.spawn(async move { registry(&s, token).await.context("registry") });
         embedded::wait_until_answers("registry", settings.registry.listen).await?;
     }
+    let clients = Arc::new(Clients::connect(settings, Metrics::new()).await?);
+    let urls = urls(settings, &clients, shutdown.clone())?;
+    let dev_keys: Vec<ApiKeyEntry> = settings
+        .embedded
+        .dev_api_key
+        .iter()
+        .map(|key| ApiKeyEntry {
+            name: "development".into(),
+            sha256: sixfold_ingress::auth::digest_hex(key),
+        })
+        .collect();
     {
-        let (s, m, token) = (settings.clone(), metrics.clone(), shutdown.clone());
-        tasks.spawn(async move { ingress(&s, m, token).await.context("ingress") });
+        let (s, c, u, token) = (
+            settings.clone(),
+            clients.clone(),
+            urls.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            serve_ingress(&s, &c, &u, &dev_keys, token)
+                .await
+                .context("ingress")
+        });
     }
-    for name in PROCESSORS {
-        let (s, token) = (settings.clone(), shutdown.clone());
-        tasks.spawn(async move { processor(&s, name, token).await });
+    {
+        let (s, c, token) = (settings.clone(), clients.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            run_urls_processor(&s, &c, urls, token)
+                .await
+                .context("urls processor")
+        });
     }
     embedded::wait_until_answers("ingress", settings.ingress.listen).await?;
     print_banner(settings);
@@ -162,8 +297,13 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
 
 fn print_banner(settings: &Settings) {
     let ingress = settings.ingress.listen;
+    let key = settings
+        .embedded
+        .dev_api_key
+        .as_deref()
+        .unwrap_or("(none: set embedded.dev_api_key)");
     println!(
-        "\nSixfold is running.\n  ingress   http://{ingress}/  (try: curl http://{ingress}/readyz)\n  metrics   http://{ingress}/metrics\n  registry  {}\n  broker    {}\n  redis     {}\n  store     {:?} {}\nPress Ctrl-C to stop.\n",
+        "\nSixfold is running.\n  ingress   http://{ingress}/  (try: curl http://{ingress}/readyz)\n  API key   {key}  (development only)\n  openapi   http://{ingress}/openapi.json\n  metrics   http://{ingress}/metrics\n  registry  {}\n  broker    {}\n  redis     {}\n  store     {:?} {}\n\nShorten a URL and follow it:\n  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n       -d '{{\"long_url\": \"https://example.com/\"}}' http://{ingress}/v1/urls\n\nPress Ctrl-C to stop.\n",
         settings.registry.url,
         settings.kafka.brokers,
         settings.redis.url,

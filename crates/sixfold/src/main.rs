@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use sixfold::settings::Settings;
-use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::{settings, shutdown, telemetry};
 
 /// Sixfold: six large-scale systems as one Kafka pipeline.
@@ -56,7 +55,7 @@ async fn main() -> Result<()> {
     let shutdown = shutdown::on_signal();
     match cli.command {
         Command::Run => sixfold::run(&settings, shutdown).await,
-        Command::Ingress => sixfold::ingress(&settings, Metrics::new(), shutdown).await,
+        Command::Ingress => sixfold::ingress(&settings, shutdown).await,
         Command::Registry => sixfold::registry(&settings, shutdown).await,
         Command::Processor { name } => sixfold::processor(&settings, &name, shutdown).await,
         Command::Topics { command } => match command {

@@ -10,10 +10,11 @@ use sixfold_runtime::metrics::MetricsSettings;
 use sixfold_runtime::settings::KafkaSettings;
 use sixfold_runtime::telemetry::LogSettings;
 use sixfold_store::StoreSettings;
+use sixfold_urls::UrlsSettings;
 
 /// Everything `sixfold` can be configured with. See `config/development.yaml` for an example
 /// and README "Configuration" for the environment-variable form.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Broker connection.
@@ -32,6 +33,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Where the topic catalog is.
     pub topics: TopicsSettings,
+    /// URL shortener.
+    pub urls: UrlsSettings,
     /// What `sixfold run` starts by itself when it is not already running.
     pub embedded: EmbeddedSettings,
 }
@@ -84,6 +87,9 @@ pub struct EmbeddedSettings {
     pub redis_bin: PathBuf,
     /// Serve the schema registry in-process (`registry.listen`).
     pub start_registry: bool,
+    /// A development API key accepted by the ingress of `sixfold run` and printed at start, so
+    /// the README's curl commands work as written. Never set it in production.
+    pub dev_api_key: Option<String>,
 }
 
 impl Default for EmbeddedSettings {
@@ -95,6 +101,7 @@ impl Default for EmbeddedSettings {
             start_redis: true,
             redis_bin: "redis-server".into(),
             start_registry: true,
+            dev_api_key: None,
         }
     }
 }

@@ -1,0 +1,190 @@
+//! Clicks: the ingress records them off the response path; the processor counts them per code
+//! and per day.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use prometheus::IntCounter;
+use serde::{Deserialize, Serialize};
+use sixfold_runtime::codec::{AvroCodec, EventSchema};
+use sixfold_runtime::producer::{Outgoing, Producer};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::UrlClicked;
+
+/// Days of per-day counts kept per code.
+const DAYS_KEPT: usize = 90;
+/// Largest batch of clicks produced together.
+const BATCH: usize = 512;
+
+/// Click counts of one code, as stored.
+///
+/// All clicks of a code share a partition (key = code) and one consumer applies them in
+/// offset order, so the count is a single-row read-modify-write by one writer. `offsets`
+/// remembers the last applied offset per partition, which makes applying a click twice (a
+/// redelivery after a crash) a no-op.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClickCounts {
+    /// Clicks ever counted.
+    pub total: u64,
+    /// Clicks per UTC day (`YYYY-MM-DD`), the last 90 days.
+    pub by_day: BTreeMap<String, u64>,
+    /// Last applied offset per partition of `url.clicked`.
+    #[serde(default)]
+    pub offsets: BTreeMap<i32, i64>,
+}
+
+impl ClickCounts {
+    /// Counts the click at `partition`/`offset` on `day`; false if it was already counted.
+    pub fn apply(&mut self, partition: i32, offset: i64, day: &str) -> bool {
+        if self
+            .offsets
+            .get(&partition)
+            .is_some_and(|&last| offset <= last)
+        {
+            return false;
+        }
+        self.offsets.insert(partition, offset);
+        self.total += 1;
+        *self.by_day.entry(day.to_string()).or_default() += 1;
+        while self.by_day.len() > DAYS_KEPT {
+            let oldest = self.by_day.keys().next().cloned();
+            if let Some(oldest) = oldest {
+                self.by_day.remove(&oldest);
+            }
+        }
+        true
+    }
+}
+
+/// The UTC day (`YYYY-MM-DD`) of a time in ms since the epoch.
+pub fn utc_day(ms: i64) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// Hands clicks to a background task that produces `url.clicked` in batches, so a redirect
+/// never waits on the broker. When the buffer is full (the broker is down for long), clicks
+/// are dropped and counted in `sixfold_urls_clicks_dropped_total`.
+#[derive(Clone)]
+pub struct ClickRecorder {
+    sender: mpsc::Sender<UrlClicked>,
+    dropped: IntCounter,
+}
+
+impl ClickRecorder {
+    /// Starts the producing task; it drains what is buffered when `shutdown` is cancelled.
+    pub fn spawn(
+        producer: Producer,
+        codec: Arc<AvroCodec>,
+        topic: String,
+        buffer: usize,
+        dropped: IntCounter,
+        shutdown: CancellationToken,
+    ) -> Result<Self, sixfold_runtime::codec::CodecError> {
+        let schema = EventSchema::parse(crate::events::URL_CLICKED_SCHEMA)?;
+        let (sender, receiver) = mpsc::channel(buffer.max(1));
+        tokio::spawn(produce_clicks(
+            receiver, producer, codec, schema, topic, shutdown,
+        ));
+        Ok(Self { sender, dropped })
+    }
+
+    /// Records a click without waiting.
+    pub fn record(&self, click: UrlClicked) {
+        if self.sender.try_send(click).is_err() {
+            self.dropped.inc();
+        }
+    }
+}
+
+async fn produce_clicks(
+    mut receiver: mpsc::Receiver<UrlClicked>,
+    producer: Producer,
+    codec: Arc<AvroCodec>,
+    schema: EventSchema,
+    topic: String,
+    shutdown: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let received = tokio::select! {
+            n = receiver.recv_many(&mut batch, BATCH) => n,
+            _ = shutdown.cancelled() => {
+                receiver.close();
+                receiver.recv_many(&mut batch, usize::MAX).await
+            }
+        };
+        if received == 0 {
+            return;
+        }
+        let sends = batch.drain(..).map(|click| {
+            let (producer, codec, schema, topic) = (&producer, &codec, &schema, &topic);
+            async move {
+                let payload = codec.encode(topic, schema, &click).await?;
+                producer
+                    .send(Outgoing {
+                        topic,
+                        key: Some(click.short_code.as_bytes()),
+                        payload: Some(&payload),
+                        headers: &[],
+                    })
+                    .await
+                    .map_err(|e| sixfold_runtime::codec::CodecError {
+                        message: e.to_string(),
+                        retriable: true,
+                    })?;
+                Ok::<_, sixfold_runtime::codec::CodecError>(())
+            }
+        });
+        // Sent concurrently: the producer packs them into few requests (linger.ms).
+        for result in futures::future::join_all(sends).await {
+            if let Err(error) = result {
+                tracing::warn!(%error, "click not recorded");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_each_offset_once() {
+        let mut counts = ClickCounts::default();
+        assert!(counts.apply(0, 10, "2026-11-27"));
+        assert!(counts.apply(0, 11, "2026-11-27"));
+        assert!(!counts.apply(0, 11, "2026-11-27"), "redelivery");
+        assert!(!counts.apply(0, 5, "2026-11-27"), "older offset");
+        assert!(counts.apply(1, 3, "2026-11-28"), "other partition");
+        assert_eq!(counts.total, 3);
+        assert_eq!(counts.by_day["2026-11-27"], 2);
+        assert_eq!(counts.by_day["2026-11-28"], 1);
+    }
+
+    #[test]
+    fn keeps_ninety_days() {
+        let mut counts = ClickCounts::default();
+        for day in 0..100 {
+            counts.apply(0, day, &utc_day(day * 86_400_000));
+        }
+        assert_eq!(counts.by_day.len(), DAYS_KEPT);
+        assert_eq!(counts.total, 100);
+        assert!(!counts.by_day.contains_key("1970-01-01"));
+    }
+
+    #[test]
+    fn formats_days_in_utc() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(utc_day(1_795_000_000_000), "2026-11-18");
+    }
+}
