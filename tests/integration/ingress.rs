@@ -25,12 +25,13 @@ async fn start(
     let shutdown = CancellationToken::new();
     let metrics = Metrics::new();
     metrics.consumed.with_label_values(&["probe", "t"]).inc();
-    tokio::spawn(sixfold_ingress::serve(
-        listener,
+    let app = sixfold_ingress::app(
+        &sixfold_ingress::IngressSettings::default(),
         Arc::new(readiness),
         metrics,
-        shutdown.clone(),
-    ));
+        Vec::new(),
+    )?;
+    tokio::spawn(sixfold_ingress::serve(listener, app, shutdown.clone()));
     Ok((base, shutdown, dir))
 }
 

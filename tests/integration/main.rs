@@ -7,3 +7,4 @@ mod ingress;
 mod rebalance;
 mod retries;
 mod topics;
+mod urls;
