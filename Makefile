@@ -24,6 +24,13 @@ test: deps build services-up ## Run every test against the real broker, Redis an
 	cargo test --workspace
 	SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q tests/python
 
+.PHONY: bench
+bench: deps services-up ## Measure against ceilings on this machine; prints a table, writes docs/benchmarks.md.
+	@command -v wrk >/dev/null && command -v hey >/dev/null && command -v nginx >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey nginx-light >/dev/null)
+	cargo build --release -p sixfold
+	scripts/bench.sh
+
 .PHONY: build
 build: ## Build the sixfold binary and the test processors.
 	cargo build --workspace --bins

@@ -60,3 +60,46 @@ impl LinkCache {
         redis.del::<_, ()>(self.key(code)).await
     }
 }
+
+/// An in-process cache in front of Redis for the hottest links, so a popular link costs no
+/// network round trip. Entries live at most `ttl` (seconds, by default): links never change
+/// while they exist, and an alias can only be taken again after its old link was purged, a
+/// grace period after expiry, so a short TTL bounds any staleness.
+pub struct NearCache {
+    entries: quick_cache::sync::Cache<String, (std::sync::Arc<Link>, std::time::Instant)>,
+    ttl: Duration,
+}
+
+impl NearCache {
+    /// A cache of at most `capacity` links, each kept at most `ttl`.
+    pub fn new(capacity: usize, ttl: Duration) -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(capacity.max(1)),
+            ttl,
+        }
+    }
+
+    /// The link, if cached and fresh.
+    pub fn get(&self, code: &str) -> Option<std::sync::Arc<Link>> {
+        let (link, at) = self.entries.get(code)?;
+        if at.elapsed() < self.ttl {
+            Some(link)
+        } else {
+            self.entries.remove(code);
+            None
+        }
+    }
+
+    /// Caches `link`.
+    pub fn put(&self, link: std::sync::Arc<Link>) {
+        if !self.ttl.is_zero() {
+            self.entries
+                .insert(link.code.clone(), (link, std::time::Instant::now()));
+        }
+    }
+
+    /// Forgets `code`.
+    pub fn remove(&self, code: &str) {
+        self.entries.remove(code);
+    }
+}

@@ -61,7 +61,7 @@ use sixfold_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::allocator::CodeAllocator;
-use crate::cache::LinkCache;
+use crate::cache::{LinkCache, NearCache};
 use crate::clicks::{ClickCounts, ClickRecorder};
 use crate::code::CodeScrambler;
 use crate::events::UrlCreated;
@@ -80,6 +80,11 @@ pub struct UrlsSettings {
     /// How long a link stays in the Redis cache after it was last filled.
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
+    /// Links kept in each ingress process's own memory in front of Redis.
+    pub near_cache_capacity: usize,
+    /// How long a link stays in process memory (0 turns the near cache off).
+    #[serde(with = "humantime_serde")]
+    pub near_cache_ttl: Duration,
     /// Key of the code permutation. Changing it after codes were issued breaks uniqueness.
     #[serde(serialize_with = "expose_secret")]
     pub code_secret: SecretString,
@@ -106,6 +111,8 @@ impl Default for UrlsSettings {
         Self {
             default_redirect: 302,
             cache_ttl: Duration::from_secs(24 * 3600),
+            near_cache_capacity: 100_000,
+            near_cache_ttl: Duration::from_secs(30),
             code_secret: SecretString::from("sixfold-development-code-secret"),
             block_size: 1000,
             purge_interval: Duration::from_secs(3600),
@@ -183,6 +190,7 @@ pub struct Urls {
     topics: UrlTopics,
     store: Arc<dyn Store>,
     cache: LinkCache,
+    near: NearCache,
     allocator: CodeAllocator,
     clicks: ClickRecorder,
     producer: Producer,
@@ -216,7 +224,7 @@ impl Urls {
         let cache_lookups = IntCounterVec::new(
             Opts::new(
                 "sixfold_urls_cache_lookups_total",
-                "Redirect cache lookups by result (hit, miss, error).",
+                "Redirect cache lookups by result: near_hit (process memory), hit (Redis), miss, error.",
             ),
             &["result"],
         )?;
@@ -237,6 +245,7 @@ impl Urls {
         let scrambler = CodeScrambler::new(settings.code_secret.expose_secret().as_bytes());
         Ok(Arc::new(Self {
             cache: LinkCache::new(deps.redis.clone(), &prefix, settings.cache_ttl),
+            near: NearCache::new(settings.near_cache_capacity, settings.near_cache_ttl),
             allocator: CodeAllocator::new(
                 scrambler,
                 deps.redis,
@@ -334,11 +343,17 @@ impl Urls {
         Ok(())
     }
 
-    /// The link for `code`: cache, then store (filling the cache).
-    async fn lookup(&self, code: &str) -> Result<Link, ApiError> {
+    /// The link for `code`: process memory, then Redis, then the store (filling the caches).
+    async fn lookup(&self, code: &str) -> Result<Arc<Link>, ApiError> {
+        if let Some(link) = self.near.get(code) {
+            self.cache_lookups.with_label_values(&["near_hit"]).inc();
+            return Ok(link);
+        }
         match self.cache.get(code).await {
             Ok(Some(link)) => {
                 self.cache_lookups.with_label_values(&["hit"]).inc();
+                let link = Arc::new(link);
+                self.near.put(link.clone());
                 return Ok(link);
             }
             Ok(None) => self.cache_lookups.with_label_values(&["miss"]).inc(),
@@ -360,6 +375,8 @@ impl Urls {
         if let Err(error) = self.cache.put(&link, now_ms()).await {
             tracing::debug!(%error, "cache not filled");
         }
+        let link = Arc::new(link);
+        self.near.put(link.clone());
         Ok(link)
     }
 

@@ -37,6 +37,7 @@ impl Urls {
                     let link: Option<Link> = serde_json::from_slice(&bytes).ok();
                     if link.is_none_or(|l| l.expires_at_ms == Some(expires)) {
                         kv.delete(&self.names.links, code).await?;
+                        self.near.remove(code);
                         if let Err(error) = self.cache.delete(code).await {
                             tracing::warn!(%error, code, "purged link still cached until its TTL");
                         }

@@ -226,7 +226,7 @@ async fn redirect(
         country: None,
     });
     let status = StatusCode::from_u16(link.redirect.code()).unwrap_or(StatusCode::FOUND);
-    Ok((status, [(header::LOCATION, link.long_url)]).into_response())
+    Ok((status, [(header::LOCATION, link.long_url.clone())]).into_response())
 }
 
 /// A link and its click counts.
@@ -246,8 +246,8 @@ async fn stats(
     let counts: ClickCounts = urls.clicks_of(&code).await?;
     Ok(Json(UrlStats {
         short_url: urls.short_url(&link.code),
-        short_code: link.code,
-        long_url: link.long_url,
+        short_code: link.code.clone(),
+        long_url: link.long_url.clone(),
         created_at: rfc3339(link.created_at_ms),
         expires_at: link.expires_at_ms.map(rfc3339),
         redirect: link.redirect.code(),
