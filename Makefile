@@ -26,8 +26,9 @@ test: deps build services-up ## Run every test against the real broker, Redis an
 
 .PHONY: bench
 bench: deps services-up ## Measure against ceilings on this machine; prints a table, writes docs/benchmarks.md.
-	@command -v wrk >/dev/null && command -v hey >/dev/null && command -v nginx >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey nginx-light >/dev/null)
+	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v taskset >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light util-linux >/dev/null)
+	@[ -x $(CACHE)/oha/bin/oha ] || CARGO_TARGET_DIR=$(CACHE)/oha-build cargo install oha --version 1.16.0 --locked --root $(CACHE)/oha
 	cargo build --release -p sixfold
 	scripts/bench.sh
 

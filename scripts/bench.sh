@@ -4,8 +4,9 @@
 #
 # Redirect benchmark: `GET /{code}` on cache hits, served by `sixfold ingress` pinned to one core
 # (core 0, one Tokio worker), against nginx answering `return 301` on the same core, each loaded
-# by wrk pinned to the other core. Peak is wrk's closed loop with 64 connections; latency at half
-# of the peak rate comes from hey's open loop (-q per worker).
+# by a load generator pinned to the other core. Peak is wrk's closed loop with 64 connections;
+# latency at half of the peak rate comes from oha's open loop at a fixed rate (-q), corrected for
+# coordinated omission.
 set -euo pipefail
 
 ROOT=$PWD
@@ -17,6 +18,7 @@ NGINX_PORT=18090
 INGRESS_PORT=18091
 REGISTRY_PORT=18092
 KEY=bench-key
+OHA=${OHA:-$HOME/.cache/sixfold/oha/bin/oha}
 PIDS=()
 
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -82,18 +84,15 @@ print(f"{rps:.0f} {ms(50):.3f} {ms(99):.3f} {non2xx.group(1) if non2xx else 0}")
 PY
 }
 
-# hey at a fixed total rate: prints "rps p50_ms p99_ms"
+# oha at a fixed total rate (open loop, corrected for coordinated omission): "rps p50_ms p99_ms"
 at_rate() {
-  local workers=16 rate=$2
-  local per_worker=$(( rate / workers )); [ "$per_worker" -ge 1 ] || per_worker=1
-  taskset -c 1 hey -z "${SECONDS_PER_RUN}s" -c $workers -q "$per_worker" -disable-redirects "$1" >"$OUT/hey-$3.txt"
-  python3 - "$OUT/hey-$3.txt" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-def ms(p):
-    return float(re.search(rf"{p}% in ([\d.]+) secs", text).group(1)) * 1000
-print(f"{rps:.0f} {ms(50):.3f} {ms(99):.3f}")
+  taskset -c 1 "$OHA" -z "${SECONDS_PER_RUN}s" -c 16 -q "$2" --latency-correction --no-tui \
+    --output-format json "$1" >"$OUT/oha-$3.json"
+  python3 - "$OUT/oha-$3.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["latencyPercentiles"]
+print(f"{d['summary']['requestsPerSec']:.0f} {p['p50'] * 1000:.3f} {p['p99'] * 1000:.3f}")
 PY
 }
 
@@ -118,7 +117,7 @@ MD
 echo
 echo "$table"
 echo
-echo "clicks produced to url.clicked during the run: ${clicks:-0}; dropped: ${dropped:-0}"
+echo "clicks produced to url.clicked during the runs: ${clicks:-0}; dropped for a full buffer: ${dropped:-0}"
 
 cat >"$ROOT/docs/benchmarks.md" <<MD
 # Benchmarks
@@ -130,7 +129,8 @@ Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), on this pr
 
 \`sixfold ingress\` (release build) pinned to core 0 with one Tokio worker, against nginx 1.22 with
 one worker answering \`return 301\` on the same core; the load generator runs on core 1 (wrk 4.1 for
-the closed-loop peak, hey for the open-loop run at half of Sixfold's peak rate). Each Sixfold
+the closed-loop peak; oha 1.16, open loop with latency correction, for the run at half of Sixfold's
+peak rate). Each Sixfold
 redirect reads the link from Redis and hands a \`url.clicked\` event to the batching producer; the
 broker, Redis and the registry share the machine, unpinned.
 

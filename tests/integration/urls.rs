@@ -81,6 +81,7 @@ impl Shortener {
                 store: store.clone(),
                 redis: redis.clone(),
                 producer: producer.clone(),
+                bulk_producer: Producer::bulk(&kafka(), metrics.clone())?,
                 codec: codec.clone(),
                 metrics: metrics.clone(),
                 public_url: base.clone(),

@@ -117,8 +117,10 @@ pub struct Clients {
     pub store: Arc<dyn sixfold_store::Store>,
     /// Redis, one multiplexed connection that reconnects by itself.
     pub redis: ConnectionManager,
-    /// The idempotent producer.
+    /// The idempotent producer, for records a request or a processor waits on.
     pub producer: Producer,
+    /// The producer for high-volume records nobody waits on.
+    pub bulk_producer: Producer,
     /// Avro codec over the schema registry.
     pub codec: Arc<AvroCodec>,
     /// This process's metrics.
@@ -139,6 +141,7 @@ impl Clients {
             store,
             redis,
             producer: Producer::new(&settings.kafka, metrics.clone())?,
+            bulk_producer: Producer::bulk(&settings.kafka, metrics.clone())?,
             codec: Arc::new(AvroCodec::new(&settings.registry.url)?),
             metrics,
         })
@@ -161,6 +164,7 @@ fn urls(settings: &Settings, clients: &Clients, shutdown: CancellationToken) -> 
             store: clients.store.clone(),
             redis: clients.redis.clone(),
             producer: clients.producer.clone(),
+            bulk_producer: clients.bulk_producer.clone(),
             codec: clients.codec.clone(),
             metrics: clients.metrics.clone(),
             public_url: settings.ingress.public_url.clone(),

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use prometheus::IntCounter;
 use serde::{Deserialize, Serialize};
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
@@ -15,8 +17,11 @@ use crate::events::UrlClicked;
 
 /// Days of per-day counts kept per code.
 const DAYS_KEPT: usize = 90;
-/// Largest batch of clicks produced together.
-const BATCH: usize = 512;
+/// Clicks taken from the buffer in one go. Kept small, with a yield after each batch, so
+/// encoding never holds a worker thread long enough to delay redirects.
+const BATCH: usize = 64;
+/// Clicks handed to the producer and not yet acknowledged, at most.
+const MAX_IN_FLIGHT: usize = 20_000;
 
 /// Click counts of one code, as stored.
 ///
@@ -114,41 +119,48 @@ async fn produce_clicks(
     topic: String,
     shutdown: CancellationToken,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let received = tokio::select! {
-            n = receiver.recv_many(&mut batch, BATCH) => n,
-            _ = shutdown.cancelled() => {
-                receiver.close();
-                receiver.recv_many(&mut batch, usize::MAX).await
-            }
-        };
-        if received == 0 {
-            return;
+    let send = |click: UrlClicked| {
+        let (producer, codec, schema, topic) = (&producer, &codec, &schema, &topic);
+        async move {
+            let payload = codec
+                .encode(topic, schema, &click)
+                .await
+                .map_err(|e| e.to_string())?;
+            producer
+                .send(Outgoing {
+                    topic,
+                    key: Some(click.short_code.as_bytes()),
+                    payload: Some(&payload),
+                    headers: &[],
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(())
         }
-        let sends = batch.drain(..).map(|click| {
-            let (producer, codec, schema, topic) = (&producer, &codec, &schema, &topic);
-            async move {
-                let payload = codec.encode(topic, schema, &click).await?;
-                producer
-                    .send(Outgoing {
-                        topic,
-                        key: Some(click.short_code.as_bytes()),
-                        payload: Some(&payload),
-                        headers: &[],
-                    })
-                    .await
-                    .map_err(|e| sixfold_runtime::codec::CodecError {
-                        message: e.to_string(),
-                        retriable: true,
-                    })?;
-                Ok::<_, sixfold_runtime::codec::CodecError>(())
+    };
+    // Sends awaiting their acknowledgement; many at once, so throughput is bounded by CPU rather
+    // than by one broker round trip per batch.
+    let mut in_flight = FuturesUnordered::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        tokio::select! {
+            received = receiver.recv_many(&mut batch, BATCH), if open && in_flight.len() < MAX_IN_FLIGHT => {
+                if received == 0 {
+                    open = false;
+                }
+                in_flight.extend(batch.drain(..).map(send));
+                // Encoding happens as the sends are polled; give redirects a turn between batches.
+                tokio::task::yield_now().await;
             }
-        });
-        // Sent concurrently: the producer packs them into few requests (linger.ms).
-        for result in futures::future::join_all(sends).await {
-            if let Err(error) = result {
-                tracing::warn!(%error, "click not recorded");
+            Some(result) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Err(error) = result {
+                    tracing::warn!(%error, "click not recorded");
+                }
+            }
+            _ = shutdown.cancelled(), if open => {
+                // Stop taking new clicks; what is buffered is still sent.
+                receiver.close();
             }
         }
     }

@@ -157,8 +157,10 @@ pub struct UrlsDeps {
     pub store: Arc<dyn Store>,
     /// Redis.
     pub redis: ConnectionManager,
-    /// Producer.
+    /// Producer for events a request waits on (`url.created`).
     pub producer: Producer,
+    /// Producer for events nobody waits on (`url.clicked`); see [`Producer::bulk`].
+    pub bulk_producer: Producer,
     /// Avro codec.
     pub codec: Arc<AvroCodec>,
     /// Metrics registry.
@@ -235,7 +237,7 @@ impl Urls {
         )?;
         registry.register(Box::new(dropped.clone()))?;
         let clicks = ClickRecorder::spawn(
-            deps.producer.clone(),
+            deps.bulk_producer,
             deps.codec.clone(),
             topics.clicked.clone(),
             settings.click_buffer,
