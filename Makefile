@@ -63,11 +63,13 @@ $(PY): tests/python/requirements.txt
 	touch $(PY)
 
 .PHONY: services-up
-services-up: deps ## Start the broker and Redis on loopback (reuses running ones).
+services-up: deps ## Start the broker, Redis and a 3-node Redis Cluster on loopback (reuses running ones).
 	scripts/services.sh up
+	scripts/redis-cluster.sh up
 
 .PHONY: services-down
 services-down: ## Stop what services-up started.
+	scripts/redis-cluster.sh down
 	scripts/services.sh down
 
 .PHONY: clean-data

@@ -29,6 +29,7 @@ async fn start(
         &sixfold_ingress::IngressSettings::default(),
         Arc::new(readiness),
         metrics,
+        sixfold_ratelimit::RateLimiter::disabled(),
         Vec::new(),
     )?;
     tokio::spawn(sixfold_ingress::serve(listener, app, shutdown.clone()));

@@ -4,6 +4,7 @@
 mod delivery;
 mod harness;
 mod ingress;
+mod ratelimit;
 mod rebalance;
 mod retries;
 mod topics;

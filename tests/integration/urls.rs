@@ -106,6 +106,7 @@ impl Shortener {
             &ingress,
             Arc::new(readiness),
             metrics.clone(),
+            sixfold_ratelimit::RateLimiter::disabled(),
             vec![sixfold_urls::routes::routes(urls.clone())],
         )?;
         tokio::spawn(sixfold_ingress::serve(listener, app, shutdown.clone()));

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod error;
 pub mod http_metrics;
 mod ops;
+pub mod ratelimit;
 mod readiness;
 
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use serde::{Deserialize, Serialize};
+use sixfold_ratelimit::RateLimiter;
 use sixfold_runtime::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 use utoipa::openapi::OpenApi;
@@ -51,6 +53,9 @@ pub struct IngressSettings {
     pub max_body_bytes: usize,
     /// Keys accepted on protected routes, as SHA-256 digests.
     pub api_keys: Vec<ApiKeyEntry>,
+    /// Take the client address for rate limiting from `X-Forwarded-For` (only behind a proxy
+    /// that sets it); otherwise the TCP peer address is used.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for IngressSettings {
@@ -60,6 +65,7 @@ impl Default for IngressSettings {
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 64 * 1024,
             api_keys: Vec::new(),
+            trust_forwarded_for: false,
         }
     }
 }
@@ -86,11 +92,13 @@ pub enum IngressError {
 }
 
 /// Assembles the whole router: operational endpoints, each system's routes with API-key checks
-/// on the protected ones, body limit, request metrics, JSON 404s and `/openapi.json`.
+/// on the protected ones, rate limiting of every route, body limit, request metrics, JSON 404s
+/// and `/openapi.json`.
 pub fn app(
     settings: &IngressSettings,
     readiness: Arc<Readiness>,
     metrics: Metrics,
+    limiter: RateLimiter,
     systems: Vec<SystemRoutes>,
 ) -> Result<Router, IngressError> {
     let keys = Arc::new(ApiKeys::new(&settings.api_keys).map_err(IngressError::Settings)?);
@@ -117,6 +125,13 @@ pub fn app(
             }),
         )
         .fallback(error::fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            ratelimit::LimiterState {
+                limiter,
+                trust_forwarded_for: settings.trust_forwarded_for,
+            },
+            ratelimit::enforce,
+        ))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             http_metrics,
@@ -131,7 +146,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "ingress listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    // The peer address is what `ip` rate-limit rules key on.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
 }

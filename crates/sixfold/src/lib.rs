@@ -6,6 +6,7 @@
 //! - `registry`, `ingress`, `processor NAME` — one component per process, as in production.
 //! - `topics apply` / `topics list` — the topic catalog against the broker.
 
+pub mod bench;
 pub mod embedded;
 pub mod settings;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use redis::aio::ConnectionManager;
 use sixfold_ingress::{ApiKeyEntry, Readiness};
+use sixfold_ratelimit::RateLimiter;
 use sixfold_runtime::codec::AvroCodec;
 use sixfold_runtime::consumer::RuntimeContext;
 use sixfold_runtime::metrics::Metrics;
@@ -190,10 +192,17 @@ async fn serve_ingress(
     .context("create broker client")?;
     let mut ingress_settings = settings.ingress.clone();
     ingress_settings.api_keys.extend_from_slice(extra_keys);
+    let limiter = RateLimiter::new(
+        &settings.ratelimit.clone().or_redis_url(&settings.redis.url),
+        clients.metrics.registry(),
+    )
+    .await
+    .context("rate limiter")?;
     let app = sixfold_ingress::app(
         &ingress_settings,
         Arc::new(readiness),
         clients.metrics.clone(),
+        limiter,
         vec![sixfold_urls::routes::routes(urls.clone())],
     )?;
     let listener = tokio::net::TcpListener::bind(settings.ingress.listen)

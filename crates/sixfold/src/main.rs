@@ -37,6 +37,24 @@ enum Command {
         #[command(subcommand)]
         command: TopicsCommand,
     },
+    /// Load generators used by `make bench`.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Rate-limit decisions per second per algorithm against the configured Redis.
+    Ratelimit {
+        /// Concurrent callers.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds per algorithm.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -63,6 +81,11 @@ async fn main() -> Result<()> {
         Command::Ingress => sixfold::ingress(&settings, shutdown).await,
         Command::Registry => sixfold::registry(&settings, shutdown).await,
         Command::Processor { name } => sixfold::processor(&settings, &name, shutdown).await,
+        Command::Bench { command } => match command {
+            BenchCommand::Ratelimit { clients, seconds } => {
+                sixfold::bench::ratelimit(&settings, clients, seconds).await
+            }
+        },
         Command::Topics { command } => match command {
             TopicsCommand::Apply => sixfold::topics_apply(&settings).await,
             TopicsCommand::List => sixfold::topics_list(&settings),

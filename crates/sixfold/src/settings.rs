@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sixfold_ingress::IngressSettings;
+use sixfold_ratelimit::RateLimitSettings;
 use sixfold_registry::RegistrySettings;
 use sixfold_runtime::metrics::MetricsSettings;
 use sixfold_runtime::settings::KafkaSettings;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub topics: TopicsSettings,
     /// URL shortener.
     pub urls: UrlsSettings,
+    /// Rate limiter of the ingress.
+    pub ratelimit: RateLimitSettings,
     /// What `sixfold run` starts by itself when it is not already running.
     pub embedded: EmbeddedSettings,
 }
