@@ -176,7 +176,7 @@ Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), on this pr
 one worker answering \`return 301\` on the same core; the load generator runs on core 1 (wrk 4.1 for
 the closed-loop peak; oha 1.16, open loop with latency correction, for the run at half of Sixfold's
 peak rate). The broker, Redis and the registry share the machine, unpinned, so runs vary by ±30%
-(nginx itself has measured anywhere from 100k to 200k req/s here).
+(nginx itself measured 100k–200k req/s here, the low end while a compiler ran).
 
 Each Sixfold redirect finds the link in the process's near cache (filled from Redis), answers, and
 hands one \`url.clicked\` event to the click producer, which encodes it (Avro, Confluent framing)
