@@ -140,8 +140,19 @@ async fn a_silent_redis_times_out_instead_of_hanging(target: Target) -> Result<(
     let registry = Registry::new();
     let limiter = RateLimiter::new(&s, &registry).await?;
     // The warm-up in `new` gave up on connecting; after a failed connection the cluster
-    // backend refuses at once for a moment. Wait that out so the calls below really wait.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // backend refuses at once for a moment. Wait until a call really waits for the silent
+    // server (a timeout is counted) before checking the bounds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let probe = Limit::new(Algorithm::FixedWindow, 1, Duration::from_secs(1));
+    while metric(&registry, REDIS_ERRORS, &[("kind", "timeout")]) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no call timed out against the silent server"
+        );
+        // A direct call: it leaves the rules' decision counts to the assertions below.
+        let _ = limiter.check_key("probe", &probe).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let result =
         assert_fails_open_and_closed(&limiter, &registry, Duration::from_millis(600)).await;
     assert!(metric(&registry, REDIS_ERRORS, &[("kind", "timeout")]) >= 1);
