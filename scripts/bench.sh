@@ -24,8 +24,8 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() { for _ in $(seq 1 150); do answers "$1" && return 0; sleep 0.2; done; echo "nothing on port $1" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 rm -rf "$OUT" && mkdir -p "$OUT"
 digest=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
@@ -55,18 +55,18 @@ NGINX
 "$BIN" --config "$OUT/bench.yaml" topics apply >/dev/null
 "$BIN" --config "$OUT/bench.yaml" registry >"$OUT/registry.log" 2>&1 &
 PIDS+=($!)
-wait_port $REGISTRY_PORT
+wait_port registry $REGISTRY_PORT "$OUT/registry.log"
 # The ingress under test, pinned to core 0 with one Tokio worker; $1 is its settings file.
 start_ingress() {
   TOKIO_WORKER_THREADS=1 taskset -c 0 "$BIN" --config "$1" ingress >"$OUT/ingress.log" 2>&1 &
   INGRESS_PID=$!
   PIDS+=($INGRESS_PID)
-  wait_port $INGRESS_PORT
+  wait_port ingress $INGRESS_PORT "$OUT/ingress.log"
 }
 start_ingress "$OUT/bench.yaml"
 taskset -c 0 nginx -c "$OUT/nginx.conf" -p "$OUT" &
 PIDS+=($!)
-wait_port $NGINX_PORT
+wait_port nginx $NGINX_PORT "$OUT/nginx-error.log"
 
 code=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
   -d '{"long_url": "https://example.com/benchmark"}' "http://127.0.0.1:$INGRESS_PORT/v1/urls" |

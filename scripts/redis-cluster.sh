@@ -14,7 +14,8 @@ PORTS=(7000 7001 7002)
 REDIS_SERVER=${REDIS_SERVER_BIN:-redis-server}
 REDIS_CLI=${REDIS_CLI_BIN:-redis-cli}
 
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cli() { # port args...
   local port=$1; shift
@@ -58,26 +59,10 @@ start_node() { # port
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
     --dir "$dir" --save "" --appendonly no >"$dir/log" 2>&1) &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do
-    answers "$port" && return 0
-    sleep 0.1
-  done
-  echo "redis-cluster: node $port did not start; see $dir/log" >&2
-  tail -n 20 "$dir/log" >&2 || true
-  return 1
+  wait_port "redis-cluster: node $port" "$port" "$dir/log"
 }
 
-stop_node() { # port
-  local pidfile="$DIR/$1/pid"
-  [ -f "$pidfile" ] || return 0
-  local pid; pid=$(cat "$pidfile")
-  if kill "$pid" 2>/dev/null; then
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    echo "redis-cluster: node $1 stopped"
-  fi
-  rm -f "$pidfile"
-}
+stop_node() { stop_pidfile "redis-cluster: node $1" "$DIR/$1/pid"; }
 
 create_cluster() {
   local port nodes=()

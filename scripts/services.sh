@@ -14,17 +14,8 @@ TANSU=${TANSU_BIN:-$CACHE/tansu/bin/tansu}
 BROKER_PORT=9092
 REDIS_PORT=6379
 
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_for() { # name port
-  for _ in $(seq 1 300); do
-    answers "$2" && return 0
-    sleep 0.2
-  done
-  echo "$1 did not start on port $2; see $DIR/$1/log" >&2
-  tail -n 20 "$DIR/$1/log" >&2 || true
-  return 1
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 start() { # name port command...
   local name=$1 port=$2; shift 2
@@ -36,21 +27,11 @@ start() { # name port command...
   # Each service runs in its own data directory (tansu reads `sqlite://` paths relative to it).
   (cd "$DIR/$name" && exec nohup "$@" >"$DIR/$name/log" 2>&1) &
   echo $! >"$DIR/$name/pid"
-  wait_for "$name" "$port"
+  wait_port "$name" "$port" "$DIR/$name/log"
   echo "$name: started on 127.0.0.1:$port (pid $(cat "$DIR/$name/pid"))"
 }
 
-stop() { # name
-  local pidfile="$DIR/$1/pid"
-  [ -f "$pidfile" ] || return 0
-  local pid; pid=$(cat "$pidfile")
-  if kill "$pid" 2>/dev/null; then
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    echo "$1: stopped"
-  fi
-  rm -f "$pidfile"
-}
+stop() { stop_pidfile "$1" "$DIR/$1/pid"; }
 
 case "${1:-}" in
   up)
