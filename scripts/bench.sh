@@ -17,6 +17,8 @@ CONNECTIONS=${BENCH_CONNECTIONS:-64}
 NGINX_PORT=18090
 INGRESS_PORT=18091
 REGISTRY_PORT=18092
+BROKER_PORT=19092
+TANSU=${TANSU_BIN:-$HOME/.cache/sixfold/tansu/bin/tansu}
 KEY=bench-key
 OHA=${OHA:-$HOME/.cache/sixfold/oha/bin/oha}
 PIDS=()
@@ -30,6 +32,7 @@ trap cleanup EXIT
 rm -rf "$OUT" && mkdir -p "$OUT"
 digest=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
 cat >"$OUT/bench.yaml" <<YAML
+kafka: {brokers: "127.0.0.1:$BROKER_PORT"}
 registry: {url: "http://127.0.0.1:$REGISTRY_PORT", listen: "127.0.0.1:$REGISTRY_PORT", topic: _schemas_bench}
 store: {sqlite_path: $OUT/store.db}
 ingress:
@@ -52,6 +55,14 @@ http {
 }
 NGINX
 
+# A broker of the benchmark's own, on a fresh data directory: a run writes hundreds of thousands
+# of clicks, which would slow the development broker down for everything after (docs/broker.md).
+mkdir -p "$OUT/broker"
+(cd "$OUT/broker" && exec "$TANSU" broker --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+  --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" --storage-engine sqlite://tansu.db \
+  >"$OUT/broker/log" 2>&1) &
+PIDS+=($!)
+wait_port broker $BROKER_PORT "$OUT/broker/log"
 "$BIN" --config "$OUT/bench.yaml" topics apply >/dev/null
 "$BIN" --config "$OUT/bench.yaml" registry >"$OUT/registry.log" 2>&1 &
 PIDS+=($!)
@@ -175,7 +186,8 @@ Written by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), on this pr
 \`sixfold ingress\` (release build) pinned to core 0 with one Tokio worker, against nginx 1.22 with
 one worker answering \`return 301\` on the same core; the load generator runs on core 1 (wrk 4.1 for
 the closed-loop peak; oha 1.16, open loop with latency correction, for the run at half of Sixfold's
-peak rate). The broker, Redis and the registry share the machine, unpinned, so runs vary by ±30%
+peak rate). The broker (a fresh tansu of the benchmark's own), Redis and the registry share the
+machine, unpinned, so runs vary by ±30%
 (nginx itself measured 100k–200k req/s here, the low end while a compiler ran).
 
 Each Sixfold redirect finds the link in the process's near cache (filled from Redis), answers, and
