@@ -23,6 +23,26 @@ use crate::record::LogRecord;
 /// How long an admin or metadata call, or a read making no progress, may take.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The schemas consumer, with end-of-partition events kept out of the error log.
+type SchemaConsumer = BaseConsumer<QuietEndOfPartition>;
+
+/// Reading to the end of the topic is the normal case, but librdkafka also reports it through
+/// the client's error callback, which would log an ERROR line at every start.
+struct QuietEndOfPartition;
+
+impl ClientContext for QuietEndOfPartition {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                tracing::debug!(%error, reason, "schemas topic end reached")
+            }
+            error => tracing::error!(%error, reason, "librdkafka error"),
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietEndOfPartition {}
+
 /// The only partition of the schemas topic.
 const PARTITION: i32 = 0;
 
@@ -30,7 +50,7 @@ const PARTITION: i32 = 0;
 pub struct SchemaLog {
     topic: String,
     producer: FutureProducer,
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<SchemaConsumer>,
     /// The next offset to read; everything before it has been applied.
     next_offset: i64,
     delivery_timeout: Duration,
@@ -56,7 +76,7 @@ impl SchemaLog {
             .set("message.timeout.ms", millis(kafka.delivery_timeout))
             .create()
             .map_err(|source| kafka_error("create the schemas producer", source))?;
-        let consumer: BaseConsumer = config
+        let consumer: SchemaConsumer = config
             // librdkafka needs a group to assign partitions; it is never joined (no
             // subscribe) and nothing is committed to it.
             .set("group.id", format!("{}-registry-reader", kafka.client_id))
@@ -64,7 +84,7 @@ impl SchemaLog {
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest")
-            .create()
+            .create_with_context(QuietEndOfPartition)
             .map_err(|source| kafka_error("create the schemas consumer", source))?;
         let mut assignment = TopicPartitionList::new();
         assignment
@@ -166,7 +186,7 @@ async fn ensure_topic(
 /// Consumer errors (a topic whose metadata has not spread yet, a broker reconnecting) are
 /// retried until [`BROKER_TIMEOUT`] passes without progress.
 fn read_blocking<C: ClientContext>(
-    consumer: &BaseConsumer,
+    consumer: &SchemaConsumer,
     watermarks: &Client<C>,
     topic: &str,
     mut next: i64,
