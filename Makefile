@@ -19,10 +19,15 @@ help: ## List the targets.
 run: deps build ## Run everything on the embedded default (broker, registry, Redis, SQLite, ingress, processors).
 	$(SIXFOLD) --config $(CONFIG) run
 
+# Tests get a broker of their own, started on an empty directory at every run.
+TEST_BROKER := 127.0.0.1:19093
+TEST_SERVICES := $(CURDIR)/var/test-services
+
 .PHONY: test
 test: deps build services-up ## Run every test against the real broker, Redis and store.
-	cargo test --workspace
-	SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q tests/python
+	SIXFOLD_SERVICES_DIR=$(TEST_SERVICES) SIXFOLD_BROKER_PORT=19093 scripts/services.sh fresh-broker
+	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) cargo test --workspace
+	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q tests/python
 
 .PHONY: bench
 bench: deps services-up ## Measure against ceilings on this machine; prints a table, writes docs/benchmarks.md.
@@ -68,9 +73,10 @@ services-up: deps ## Start the broker, Redis and a 3-node Redis Cluster on loopb
 	scripts/redis-cluster.sh up
 
 .PHONY: services-down
-services-down: ## Stop what services-up started.
+services-down: ## Stop what services-up and test started.
 	scripts/redis-cluster.sh down
 	scripts/services.sh down
+	SIXFOLD_SERVICES_DIR=$(TEST_SERVICES) SIXFOLD_BROKER_PORT=19093 scripts/services.sh down
 
 .PHONY: clean-data
 clean-data: services-down ## Remove all local data (./var).

@@ -3,19 +3,31 @@
 # if nothing already answers on its port. Data and pid files live under $SIXFOLD_SERVICES_DIR
 # (default ./var/services).
 #
-#   scripts/services.sh up      start what is missing, wait until each answers
-#   scripts/services.sh down    stop what this script started
-#   scripts/services.sh status  say what answers
+#   scripts/services.sh up            start what is missing, wait until each answers
+#   scripts/services.sh down          stop what this script started
+#   scripts/services.sh status        say what answers
+#   scripts/services.sh fresh-broker  (re)start the broker alone on an empty data directory
+#
+# SIXFOLD_BROKER_PORT (default 9092) moves the broker: `make test` runs a fresh one on 19093 so
+# every test run starts from an empty log (tansu slows down as test topics pile up).
 set -euo pipefail
 
 DIR=${SIXFOLD_SERVICES_DIR:-$PWD/var/services}
 CACHE=${SIXFOLD_CACHE:-$HOME/.cache/sixfold}
 TANSU=${TANSU_BIN:-$CACHE/tansu/bin/tansu}
-BROKER_PORT=9092
+BROKER_PORT=${SIXFOLD_BROKER_PORT:-9092}
 REDIS_PORT=6379
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
+
+start_broker() {
+  [ -x "$TANSU" ] || { echo "tansu not found at $TANSU; run 'make deps'" >&2; exit 1; }
+  start broker "$BROKER_PORT" "$TANSU" broker \
+    --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
+    --storage-engine "sqlite://tansu.db"
+}
 
 start() { # name port command...
   local name=$1 port=$2; shift 2
@@ -35,12 +47,8 @@ stop() { stop_pidfile "$1" "$DIR/$1/pid"; }
 
 case "${1:-}" in
   up)
-    [ -x "$TANSU" ] || { echo "tansu not found at $TANSU; run 'make deps'" >&2; exit 1; }
     mkdir -p "$DIR/broker" "$DIR/redis"
-    start broker "$BROKER_PORT" "$TANSU" broker \
-      --listener-url "tcp://127.0.0.1:$BROKER_PORT" \
-      --advertised-listener-url "tcp://127.0.0.1:$BROKER_PORT" \
-      --storage-engine "sqlite://tansu.db"
+    start_broker
     start redis "$REDIS_PORT" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
       --dir "$DIR/redis" --save "" --appendonly no
     ;;
@@ -48,10 +56,19 @@ case "${1:-}" in
     stop redis
     stop broker
     ;;
+  fresh-broker)
+    stop broker
+    if answers "$BROKER_PORT"; then
+      echo "something not started by this script answers on $BROKER_PORT; stop it first" >&2
+      exit 1
+    fi
+    rm -rf "$DIR/broker" && mkdir -p "$DIR/broker"
+    start_broker
+    ;;
   status)
     for pair in broker:$BROKER_PORT redis:$REDIS_PORT; do
       if answers "${pair#*:}"; then echo "${pair%%:*}: up"; else echo "${pair%%:*}: down"; fi
     done
     ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|fresh-broker" >&2; exit 2 ;;
 esac

@@ -109,6 +109,8 @@ mod tests {
         let path = dir.path().join("s.yaml");
         std::fs::write(&path, "kafka:\n  brokers: file:1\n  linger: 20ms\n").unwrap();
         figment::Jail::expect_with(|jail| {
+            // The test run itself may set SIXFOLD__ variables (make test points at its broker).
+            jail.clear_env();
             jail.set_env("SIXFOLD__KAFKA__CLIENT_ID", "from-env");
             let doc: Doc = load(Some(&path)).map_err(|e| e.to_string())?;
             assert_eq!(doc.kafka.brokers, "file:1");
