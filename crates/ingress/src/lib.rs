@@ -53,8 +53,8 @@ pub struct IngressSettings {
     pub max_body_bytes: usize,
     /// Keys accepted on protected routes, as SHA-256 digests.
     pub api_keys: Vec<ApiKeyEntry>,
-    /// Take the client address for rate limiting from `X-Forwarded-For` (only behind a proxy
-    /// that sets it); otherwise the TCP peer address is used.
+    /// Take the client address for rate limiting from the rightmost `X-Forwarded-For` entry
+    /// (only behind one proxy that appends it); otherwise the TCP peer address is used.
     pub trust_forwarded_for: bool,
 }
 

@@ -1,8 +1,8 @@
 //! Rate limiting of every route by the rules of `sixfold-ratelimit`.
 //!
 //! Each request is described by its route template, method, client address, API key and user
-//! (`X-User-Id`, set by a trusted gateway in front of the ingress) and checked against the
-//! rules. A denied request gets `429 Too Many Requests` with the seed's JSON body; every
+//! (`X-User-Id`, set by a trusted gateway in front of the ingress, which must drop any
+//! `X-User-Id` a client sends) and checked against the rules. A denied request gets `429 Too Many Requests` with the seed's JSON body; every
 //! answer a rule applied to carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`,
 //! `X-RateLimit-Reset` (seconds until the quota is whole again), `Retry-After` (on 429) and the
 //! IETF `RateLimit` / `RateLimit-Policy` fields. A leaky-bucket rule that admits a request with
@@ -46,7 +46,9 @@ pub async fn enforce(State(state): State<LimiterState>, request: Request, next: 
         .trust_forwarded_for
         .then(|| header_text(headers, "x-forwarded-for"))
         .flatten()
-        .and_then(|v| v.split(',').next().map(|ip| ip.trim().to_owned()));
+        // The rightmost entry is the one the trusted proxy appended; anything left of it came
+        // from the client and can be forged.
+        .and_then(|v| v.rsplit(',').next().map(|ip| ip.trim().to_owned()));
     let ip = forwarded.or_else(|| {
         request
             .extensions()
@@ -54,7 +56,7 @@ pub async fn enforce(State(state): State<LimiterState>, request: Request, next: 
             .map(|ConnectInfo(peer)| peer.ip().to_string())
     });
     let api_key = header_text(headers, header::AUTHORIZATION.as_str())
-        .and_then(|v| v.strip_prefix("Bearer ").map(|k| k.trim().to_owned()));
+        .and_then(|v| crate::auth::bearer_token(&v).map(str::to_owned));
     let user_id = header_text(headers, USER_HEADER);
     let method = request.method().as_str().to_owned();
     let verdict = state

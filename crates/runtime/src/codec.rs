@@ -149,9 +149,9 @@ impl AvroCodec {
         match self.decoder.decode(payload).await {
             Ok(result) => Ok(result.value),
             Err(error) => {
-                if error.retriable {
-                    self.decoder.remove_errors_from_cache();
-                }
+                // The converter caches failures, unknown schema ids included; a registry
+                // replica that lagged may know the id a moment later, so never keep them.
+                self.decoder.remove_errors_from_cache();
                 Err(error.into())
             }
         }

@@ -148,7 +148,7 @@ pub async fn hand_off(
     payload: Option<&[u8]>,
     failure: &Failure,
 ) -> Result<Route, ProduceError> {
-    let attempts = origin.failed_attempts + 1;
+    let attempts = origin.failed_attempts.saturating_add(1);
     let next = route(delays, attempts, failure.transient);
     let now = now_ms();
     let (topic, due) = match &next {

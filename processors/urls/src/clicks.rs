@@ -143,6 +143,7 @@ async fn produce_clicks(
     let mut in_flight = FuturesUnordered::new();
     let mut batch = Vec::with_capacity(BATCH);
     let mut open = true;
+    let mut closing = false;
     while open || !in_flight.is_empty() {
         tokio::select! {
             received = receiver.recv_many(&mut batch, BATCH), if open && in_flight.len() < MAX_IN_FLIGHT => {
@@ -158,9 +159,10 @@ async fn produce_clicks(
                     tracing::warn!(%error, "click not recorded");
                 }
             }
-            _ = shutdown.cancelled(), if open => {
+            _ = shutdown.cancelled(), if open && !closing => {
                 // Stop taking new clicks; what is buffered is still sent.
                 receiver.close();
+                closing = true;
             }
         }
     }

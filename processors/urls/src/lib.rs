@@ -28,12 +28,19 @@
 //! # Delivery and idempotency
 //! At least once (the runtime's guarantee). A redelivered `url.created` upserts the same row;
 //! a redelivered `url.clicked` is skipped because the count row remembers the last applied
-//! offset per partition (all clicks of a code share a partition and one writer). Replaying
-//! `url.created` from the beginning into an empty store and cache restores every redirect.
+//! offset per partition (all clicks of a code share a partition and, outside retries, one
+//! writer). Replaying `url.created` from the beginning into an empty store and cache restores
+//! every redirect.
 //! Failures: undecodable or invalid events go to `urls.dlq`; a store that is unavailable is
 //! transient (retry tiers `urls.retry.1..3`). Cache write failures are logged and skipped (the
-//! cache fills on read). Known limit: a click that fails transiently and is counted from a
-//! retry tier after later clicks of the same code were counted is skipped by the offset guard.
+//! cache fills on read).
+//!
+//! Known limits: a click record re-consumed from a retry tier runs beside the main consumer, so
+//! its read-modify-write of the count row can race the main lane's (a click lost or counted
+//! twice), and if later clicks of the code were counted first, the offset guard skips it. Click
+//! counts are analytics; the links themselves have no such race. On ScyllaDB, the alias claim
+//! is a lightweight transaction while the processor's upsert and the purge's delete are plain
+//! writes: do not rely on re-claiming an alias in the same millisecond it is purged.
 
 pub mod allocator;
 pub mod cache;
@@ -123,6 +130,12 @@ impl Default for UrlsSettings {
             clicked_topic: "url.clicked".into(),
         }
     }
+}
+
+/// A 503 that names the step but not the internals; the error itself goes to the log.
+fn unavailable(step: &str, error: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(%error, step, "request failed on a dependency");
+    ApiError::unavailable(format!("could not {step}; try again shortly"))
 }
 
 /// Settings are serialized only to layer them (defaults under file and environment), so the
@@ -295,35 +308,71 @@ impl Urls {
 
     /// Claims an alias (if custom), produces `url.created` and primes the cache.
     async fn create(&self, link: &Link) -> Result<(), ApiError> {
-        let kv = self.store.kv();
-        let value = serde_json::to_vec(link)
-            .map_err(|e| ApiError::unavailable(format!("cannot encode link: {e}")))?;
-        if link.custom {
-            let claimed = kv
-                .put_if_absent(&self.names.links, &link.code, value)
-                .await
-                .map_err(|e| ApiError::unavailable(format!("store: {e}")))?;
-            if !claimed {
-                return Err(ApiError::conflict(
-                    "alias_taken",
-                    format!("the alias {:?} is already taken", link.code),
-                ));
-            }
+        let value = serde_json::to_vec(link).map_err(|e| unavailable("encode link", e))?;
+        if link.custom && !self.claim_alias(&link.code, &value).await? {
+            return Err(ApiError::conflict(
+                "alias_taken",
+                format!("the alias {:?} is already taken", link.code),
+            ));
         }
         if let Err(error) = self.produce_created(link).await {
             if link.custom {
-                // Free the alias again; if the event did reach the broker after all, the
-                // processor writes the link back.
-                let _ = kv.delete(&self.names.links, &link.code).await;
+                self.release_alias(&link.code, &value).await;
             }
-            return Err(ApiError::unavailable(format!(
-                "the event could not be recorded: {error}"
-            )));
+            return Err(unavailable("record the event", error));
         }
         if let Err(error) = self.cache.put(link, now_ms()).await {
             tracing::warn!(%error, code = %link.code, "new link not cached");
         }
         Ok(())
+    }
+
+    /// Claims `alias` with the store's atomic insert. A claim whose outcome is unknown (a
+    /// timed-out lightweight transaction) is settled by reading the alias back: ours if it
+    /// holds exactly the value we wrote.
+    async fn claim_alias(&self, alias: &str, value: &[u8]) -> Result<bool, ApiError> {
+        let kv = self.store.kv();
+        match kv
+            .put_if_absent(&self.names.links, alias, value.to_vec())
+            .await
+        {
+            Ok(claimed) => Ok(claimed),
+            Err(error) if error.is_transient() => {
+                let held = kv
+                    .get(&self.names.links, alias)
+                    .await
+                    .map_err(|e| unavailable("claim the alias", e))?;
+                match held {
+                    Some(current) => Ok(current == value),
+                    None => Err(unavailable("claim the alias", error)),
+                }
+            }
+            Err(error) => Err(unavailable("claim the alias", error)),
+        }
+    }
+
+    /// Frees an alias whose event could not be produced, trying a few times; if the event did
+    /// reach the broker after all, the processor writes the link back.
+    async fn release_alias(&self, alias: &str, value: &[u8]) {
+        let kv = self.store.kv();
+        for attempt in 1..=3 {
+            match kv.get(&self.names.links, alias).await {
+                Ok(Some(current)) if current != value => return, // someone else's now
+                Ok(None) => return,
+                _ => {}
+            }
+            match kv.delete(&self.names.links, alias).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%error, alias, attempt, "alias not released yet");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+            }
+        }
+        tracing::error!(
+            alias,
+            "alias claimed without an event; it stays taken until deleted from the store"
+        );
     }
 
     async fn produce_created(&self, link: &Link) -> Result<(), String> {
@@ -370,10 +419,10 @@ impl Urls {
             .kv()
             .get(&self.names.links, code)
             .await
-            .map_err(|e| ApiError::unavailable(format!("store: {e}")))?
+            .map_err(|e| unavailable("read the link", e))?
             .ok_or_else(|| ApiError::not_found("no such link"))?;
-        let link: Link = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::unavailable(format!("stored link unreadable: {e}")))?;
+        let link: Link =
+            serde_json::from_slice(&bytes).map_err(|e| unavailable("read the stored link", e))?;
         if let Err(error) = self.cache.put(&link, now_ms()).await {
             tracing::debug!(%error, "cache not filled");
         }
@@ -388,7 +437,7 @@ impl Urls {
             .kv()
             .get(&self.names.clicks, code)
             .await
-            .map_err(|e| ApiError::unavailable(format!("store: {e}")))?;
+            .map_err(|e| unavailable("read the click counts", e))?;
         Ok(bytes
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default())

@@ -6,6 +6,8 @@ use crate::code::is_generated_shape;
 
 /// Longest accepted long URL, in characters.
 pub const MAX_URL_LEN: usize = 2048;
+/// Furthest expiry accepted, from now: 100 years, in milliseconds.
+pub const MAX_EXPIRY_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
 /// Shortest and longest custom alias.
 pub const ALIAS_LEN: std::ops::RangeInclusive<usize> = 4..=32;
 
@@ -98,6 +100,9 @@ pub enum Invalid {
     /// Expiry is not in the future.
     #[error("expires_at must be in the future")]
     PastExpiry,
+    /// Expiry is further away than links are kept.
+    #[error("expires_at must be within 100 years")]
+    FarExpiry,
     /// Redirect status is not 301 or 302.
     #[error("redirect must be 301 or 302")]
     Redirect,

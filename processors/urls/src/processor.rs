@@ -130,9 +130,10 @@ impl UrlsProcessor {
     }
 }
 
-/// Key of the expiry index: sorts by expiry time, then code.
+/// Key of the expiry index: sorts by expiry time, then code. 20 digits hold every positive
+/// `i64`, so the text order is the time order for any expiry (13 digits stop at year 2286).
 pub(crate) fn expiry_key(expires_at_ms: i64, code: &str) -> String {
-    format!("{expires_at_ms:013}:{code}")
+    format!("{:020}:{code}", expires_at_ms.max(0))
 }
 
 /// The parts of an expiry index key.
@@ -150,6 +151,8 @@ mod tests {
         let early = expiry_key(999, "zzzzzzz");
         let late = expiry_key(1_000, "aaaaaaa");
         assert!(early < late);
+        // Past year 2286 a millisecond time has 14 digits; it must still sort after today.
+        assert!(expiry_key(1_795_000_000_000, "x") < expiry_key(10_413_792_000_000, "x"));
         assert_eq!(parse_expiry_key(&late), Some((1_000, "aaaaaaa")));
         assert_eq!(parse_expiry_key("junk"), None);
     }

@@ -19,7 +19,7 @@ use crate::Urls;
 use crate::clicks::ClickCounts;
 use crate::events::UrlClicked;
 use crate::link::{
-    Invalid, Link, RedirectStatus, could_be_code, validate_alias, validate_long_url,
+    Invalid, Link, MAX_EXPIRY_MS, RedirectStatus, could_be_code, validate_alias, validate_long_url,
 };
 
 #[derive(OpenApi)]
@@ -108,7 +108,7 @@ fn invalid(error: Invalid) -> ApiError {
     let code = match error {
         Invalid::Url(_) => "invalid_url",
         Invalid::Alias(_) => "invalid_alias",
-        Invalid::PastExpiry => "invalid_expiry",
+        Invalid::PastExpiry | Invalid::FarExpiry => "invalid_expiry",
         Invalid::Redirect => "invalid_redirect",
     };
     ApiError::bad_request(code, error.to_string())
@@ -144,6 +144,9 @@ async fn create(
             if ms <= now {
                 return Err(invalid(Invalid::PastExpiry));
             }
+            if ms - now > MAX_EXPIRY_MS {
+                return Err(invalid(Invalid::FarExpiry));
+            }
             Some(ms)
         }
     };
@@ -160,7 +163,7 @@ async fn create(
             .allocator
             .next()
             .await
-            .map_err(|e| ApiError::unavailable(format!("cannot allocate a short code: {e}")))?,
+            .map_err(|e| crate::unavailable("allocate a short code", e))?,
     };
     let link = Link {
         code,
@@ -221,8 +224,9 @@ async fn redirect(
         short_code: link.code.clone(),
         referrer: text(header::REFERER),
         user_agent: text(header::USER_AGENT),
+        // The rightmost entry is the one the nearest proxy added; earlier ones are the client's.
         ip: text(header::HeaderName::from_static("x-forwarded-for"))
-            .and_then(|v| v.split(',').next().map(|ip| ip.trim().to_owned())),
+            .and_then(|v| v.rsplit(',').next().map(|ip| ip.trim().to_owned())),
         country: None,
     });
     let status = StatusCode::from_u16(link.redirect.code()).unwrap_or(StatusCode::FOUND);

@@ -82,12 +82,14 @@ pub async fn run_processor<P: Processor>(
     let mut lanes = vec![Lane {
         group: config.name.clone(),
         topics: config.topics.clone(),
+        is_retry: false,
     }];
     for tier in 1..=config.retry_delays.len() {
         let topic = failure::retry_topic(&config.name, tier);
         lanes.push(Lane {
             group: topic.clone(),
             topics: vec![topic],
+            is_retry: true,
         });
     }
     let config = Arc::new(config);
@@ -117,6 +119,8 @@ pub async fn run_processor<P: Processor>(
 struct Lane {
     group: String,
     topics: Vec<String>,
+    /// Whether it reads a retry tier (whose records carry trusted retry headers).
+    is_retry: bool,
 }
 
 /// librdkafka callbacks: commit before giving partitions up, log assignments.
@@ -192,7 +196,7 @@ impl<P: Processor> Driver<P> {
                     continue;
                 }
             };
-            match self.handle(&message).await {
+            match self.handle(&message, lane.is_retry).await {
                 Ok(()) => {
                     if let Err(error) = consumer.store_offset_from_message(&message) {
                         // The partition was revoked meanwhile; its new owner re-processes.
@@ -246,16 +250,21 @@ impl<P: Processor> Driver<P> {
 
     /// Handles one record until its offset may be stored: processed, or handed to a retry tier
     /// or the DLQ.
-    async fn handle(&self, message: &BorrowedMessage<'_>) -> Result<(), Interrupted> {
+    async fn handle(
+        &self,
+        message: &BorrowedMessage<'_>,
+        from_retry_topic: bool,
+    ) -> Result<(), Interrupted> {
         let name = self.config.name.as_str();
-        let headers: Vec<(&str, &[u8])> = message
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key, h.value.unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        // Retry headers mean something only on this processor's own retry topics; on an input
+        // topic they are whatever a producer wrote (a forged due time would stall the lane).
+        let headers: Vec<(&str, &[u8])> = match message.headers() {
+            Some(h) if from_retry_topic => h
+                .iter()
+                .map(|h| (h.key, h.value.unwrap_or_default()))
+                .collect(),
+            _ => Vec::new(),
+        };
         let origin = Origin::from_headers(
             message.topic(),
             message.partition(),
@@ -286,7 +295,7 @@ impl<P: Processor> Driver<P> {
                     key: message.key().map(<[u8]>::to_vec),
                     value,
                     timestamp_ms: message.timestamp().to_millis(),
-                    attempt: origin.failed_attempts + 1,
+                    attempt: origin.failed_attempts.saturating_add(1),
                 };
                 match self.processor.process(&record).await {
                     Ok(()) => None,
