@@ -30,6 +30,28 @@ pub enum ProduceError {
     },
 }
 
+impl ProduceError {
+    /// True when sending the same record again cannot succeed: the broker refused it for its
+    /// size or content, or this client may not write to the topic.
+    pub fn is_permanent(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        match self {
+            ProduceError::Config(_) => true,
+            ProduceError::Delivery { source, .. } => matches!(
+                source.rdkafka_error_code(),
+                Some(
+                    Code::MessageSizeTooLarge
+                        | Code::MessageBatchTooLarge
+                        | Code::InvalidMessage
+                        | Code::InvalidRecord
+                        | Code::TopicAuthorizationFailed
+                        | Code::ClusterAuthorizationFailed
+                )
+            ),
+        }
+    }
+}
+
 /// A record to produce. Headers are `(name, value)` pairs.
 #[derive(Debug, Clone, Copy)]
 pub struct Outgoing<'a> {
@@ -130,5 +152,27 @@ impl Producer {
     /// Waits up to `timeout` for every queued record to be acknowledged.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.inner.flush(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::types::RDKafkaErrorCode;
+
+    use super::*;
+
+    fn delivery(code: RDKafkaErrorCode) -> ProduceError {
+        ProduceError::Delivery {
+            topic: "t".into(),
+            source: KafkaError::MessageProduction(code),
+        }
+    }
+
+    #[test]
+    fn size_and_authorization_refusals_are_permanent() {
+        assert!(delivery(RDKafkaErrorCode::MessageSizeTooLarge).is_permanent());
+        assert!(delivery(RDKafkaErrorCode::TopicAuthorizationFailed).is_permanent());
+        assert!(!delivery(RDKafkaErrorCode::MessageTimedOut).is_permanent());
+        assert!(!delivery(RDKafkaErrorCode::NotLeaderForPartition).is_permanent());
     }
 }

@@ -23,7 +23,7 @@ use crate::codec::AvroCodec;
 use crate::failure::{self, CLASS_DECODE, Failure, Origin, Route};
 use crate::metrics::Metrics;
 use crate::processor::{Classify, Processor, Record};
-use crate::producer::Producer;
+use crate::producer::{ProduceError, Producer};
 use crate::settings::KafkaSettings;
 
 /// Longest pause between attempts to reach the registry or the broker before giving up a record.
@@ -64,6 +64,18 @@ pub enum ConsumerError {
         /// librdkafka's reason.
         #[source]
         source: KafkaError,
+    },
+    /// A failed record could not be handed to its retry topic or the DLQ, and retrying cannot
+    /// help (the broker refused it as too large, or this client may not write there).
+    #[error("consumer {group}: the record at offset {offset} cannot be handed off: {source}")]
+    HandOffRefused {
+        /// Consumer group.
+        group: String,
+        /// Offset of the record that failed.
+        offset: i64,
+        /// The broker's refusal.
+        #[source]
+        source: Box<ProduceError>,
     },
     /// A consumer task panicked or was aborted.
     #[error("consumer task failed: {0}")]
@@ -163,7 +175,11 @@ type GroupConsumer = StreamConsumer<GroupContext>;
 
 /// Why handling a record stopped before its offset could be stored.
 enum Interrupted {
+    /// Shutdown was requested.
     Shutdown,
+    /// The broker refused the record's retry or DLQ hand-off for good (too large, not
+    /// authorized): the lane stops loudly rather than spin on one record.
+    HandOffRefused(ProduceError),
 }
 
 struct Driver<P> {
@@ -204,6 +220,16 @@ impl<P: Processor> Driver<P> {
                     }
                 }
                 Err(Interrupted::Shutdown) => break,
+                Err(Interrupted::HandOffRefused(source)) => {
+                    // Earlier records' offsets are committed; this one is re-read on restart.
+                    commit(consumer.as_ref(), &lane.group);
+                    lag.abort();
+                    return Err(ConsumerError::HandOffRefused {
+                        group: lane.group.clone(),
+                        offset: message.offset(),
+                        source: Box::new(source),
+                    });
+                }
             }
         }
         commit(consumer.as_ref(), &lane.group);
@@ -382,6 +408,10 @@ impl<P: Processor> Driver<P> {
                         .with_label_values(&[name, failure.class])
                         .inc();
                     return Ok(());
+                }
+                Err(error) if error.is_permanent() => {
+                    tracing::error!(%error, processor = name, topic = %origin.topic, offset = origin.offset, "hand-off refused by the broker; stopping");
+                    return Err(Interrupted::HandOffRefused(error));
                 }
                 Err(error) => {
                     tracing::warn!(%error, processor = name, "hand-off failed; retrying");
