@@ -56,7 +56,7 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
-# tansu 0.6: an Apache-Kafka-protocol broker in Rust (see docs/broker.md). ~12 min once.
+# tansu 0.6: an Apache-Kafka-protocol broker in Rust (see docs/broker.md). 9–17 min once.
 $(TANSU):
 	CARGO_TARGET_DIR=$(CACHE)/tansu-build cargo install tansu --version 0.6.0 --locked \
 	  --features dynostore,libsql --root $(CACHE)/tansu
