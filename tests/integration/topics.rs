@@ -57,7 +57,10 @@ async fn apply_is_idempotent_and_grows_partitions() -> Result<()> {
 /// The checked-in catalog applies cleanly and a second run changes nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn checked_in_catalog_applies_twice() -> Result<()> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // At run time, not `env!`: a test binary from the shared target dir may come from a clone
+    // elsewhere.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")?;
+    let root = std::path::Path::new(&manifest).join("..");
     let catalog = sixfold_runtime::topics::Catalog::load(&root.join("topics.yaml"))?;
     let specs = catalog.specs();
     apply(&kafka(), &specs).await?;

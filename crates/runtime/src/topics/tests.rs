@@ -72,7 +72,10 @@ fn rejects_unknown_consumers_duplicates_and_keys() {
 }
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // At run time, not `env!`: the cargo target dir is shared between clones (CI caches it),
+    // and a test binary built in another clone would look in that clone's directory.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    PathBuf::from(manifest).join("../..")
 }
 
 /// Every topic in the checked-in catalog has a schema that parses as Avro, starts with
