@@ -15,9 +15,9 @@ use sixfold_runtime::codec::AvroCodec;
 use sixfold_runtime::consumer::RuntimeContext;
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
-use sixfold_store::{Store, StoreSettings};
+use sixfold_store::Store;
 use sixfold_tests::ledger::{LedgerEntry, LedgerKeys, LedgerProcessor};
-use sixfold_tests::{TestRegistry, kafka, redis_url, unique};
+use sixfold_tests::{TestRegistry, kafka, redis_url, sqlite_store, unique};
 
 pub struct Harness {
     pub registry: TestRegistry,
@@ -41,12 +41,9 @@ impl Harness {
             metrics,
         };
         let dir = tempfile::tempdir()?;
+        let store = sqlite_store(dir.path()).await?;
+        // The same file `sqlite_store` opened, for the processor process to share.
         let sqlite_path = dir.path().join("store.db");
-        let store = sixfold_store::connect(&StoreSettings {
-            sqlite_path: sqlite_path.clone(),
-            ..StoreSettings::default()
-        })
-        .await?;
         let redis = ConnectionManager::new(redis::Client::open(redis_url())?).await?;
         Ok(Self {
             registry,

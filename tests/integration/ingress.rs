@@ -1,38 +1,32 @@
 //! The ingress skeleton: `/healthz`, `/metrics`, and `/readyz` against real dependencies.
 
-use std::sync::Arc;
-
 use anyhow::Result;
-use sixfold_ingress::Readiness;
+use sixfold_ingress::IngressSettings;
+use sixfold_ratelimit::RateLimiter;
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::shutdown::CancellationToken;
-use sixfold_store::StoreSettings;
-use sixfold_tests::{TestRegistry, kafka, redis_url};
+use sixfold_tests::{TestRegistry, bind, redis_url, serve_ingress, sqlite_store};
 
 async fn start(
     redis: &str,
     registry: &str,
 ) -> Result<(String, CancellationToken, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
-    let store = sixfold_store::connect(&StoreSettings {
-        sqlite_path: dir.path().join("store.db"),
-        ..StoreSettings::default()
-    })
-    .await?;
-    let readiness = Readiness::new(&kafka(), registry, redis::Client::open(redis)?, store)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let (listener, base) = bind().await?;
     let shutdown = CancellationToken::new();
     let metrics = Metrics::new();
     metrics.consumed.with_label_values(&["probe", "t"]).inc();
-    let app = sixfold_ingress::app(
-        &sixfold_ingress::IngressSettings::default(),
-        Arc::new(readiness),
+    serve_ingress(
+        listener,
+        &IngressSettings::default(),
+        registry,
+        redis,
+        sqlite_store(dir.path()).await?,
         metrics,
-        sixfold_ratelimit::RateLimiter::disabled(),
+        RateLimiter::disabled(),
         Vec::new(),
+        shutdown.clone(),
     )?;
-    tokio::spawn(sixfold_ingress::serve(listener, app, shutdown.clone()));
     Ok((base, shutdown, dir))
 }
 

@@ -2,17 +2,15 @@
 //! failing open or closed when Redis stops mid-test.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde_json::Value;
-use sixfold_ingress::{IngressSettings, Readiness};
+use sixfold_ingress::IngressSettings;
 use sixfold_ratelimit::{RateLimitSettings, RateLimiter};
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::shutdown::CancellationToken;
-use sixfold_store::StoreSettings;
-use sixfold_tests::{TestRegistry, kafka, redis_url, unique, wait_for};
+use sixfold_tests::{TestRegistry, bind, redis_url, serve_ingress, sqlite_store, unique, wait_for};
 
 struct LimitedIngress {
     base: String,
@@ -45,28 +43,19 @@ async fn start(rules: &str, redis: &str) -> Result<LimitedIngress> {
     )
     .await?;
     let registry = TestRegistry::start().await?;
-    let store = sixfold_store::connect(&StoreSettings {
-        sqlite_path: dir.path().join("store.db"),
-        ..StoreSettings::default()
-    })
-    .await?;
-    let readiness = Readiness::new(
-        &kafka(),
-        &registry.url,
-        redis::Client::open(redis_url())?,
-        store,
-    )?;
-    let app = sixfold_ingress::app(
+    let (listener, base) = bind().await?;
+    let shutdown = CancellationToken::new();
+    serve_ingress(
+        listener,
         &IngressSettings::default(),
-        Arc::new(readiness),
+        &registry.url,
+        &redis_url(),
+        sqlite_store(dir.path()).await?,
         metrics.clone(),
         limiter,
         Vec::new(),
+        shutdown.clone(),
     )?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let shutdown = CancellationToken::new();
-    tokio::spawn(sixfold_ingress::serve(listener, app, shutdown.clone()));
     Ok(LimitedIngress {
         base,
         metrics,

@@ -10,7 +10,8 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sixfold_ingress::{ApiKeyEntry, IngressSettings, Readiness};
+use sixfold_ingress::{ApiKeyEntry, IngressSettings};
+use sixfold_ratelimit::RateLimiter;
 use sixfold_runtime::codec::AvroCodec;
 use sixfold_runtime::consumer::RuntimeContext;
 use sixfold_runtime::failure::dlq_topic;
@@ -18,8 +19,10 @@ use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
 use sixfold_runtime::shutdown::CancellationToken;
 use sixfold_runtime::{ProcessorConfig, run_processor};
-use sixfold_store::StoreSettings;
-use sixfold_tests::{TestRegistry, create_topics, kafka, redis_url, unique, wait_for};
+use sixfold_tests::{
+    TestRegistry, bind, create_topics, kafka, redis_url, serve_ingress, sqlite_store, unique,
+    wait_for,
+};
 use sixfold_urls::{Urls, UrlsDeps, UrlsSettings};
 
 const KEY: &str = "integration-test-key";
@@ -63,18 +66,13 @@ impl Shortener {
         group: &str,
     ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let store = sixfold_store::connect(&StoreSettings {
-            sqlite_path: dir.path().join("store.db"),
-            ..StoreSettings::default()
-        })
-        .await?;
+        let store = sqlite_store(dir.path()).await?;
         let redis = ConnectionManager::new(redis::Client::open(redis_url())?).await?;
         let metrics = Metrics::new();
         let producer = Producer::new(&kafka(), metrics.clone())?;
         let codec = Arc::new(AvroCodec::new(&registry.url)?);
         let shutdown = CancellationToken::new();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
+        let (listener, base) = bind().await?;
         let urls = Urls::new(
             settings.clone(),
             UrlsDeps {
@@ -88,12 +86,6 @@ impl Shortener {
                 shutdown: shutdown.clone(),
             },
         )?;
-        let readiness = Readiness::new(
-            &kafka(),
-            &registry.url,
-            redis::Client::open(redis_url())?,
-            store,
-        )?;
         let ingress = IngressSettings {
             max_body_bytes: 4096,
             api_keys: vec![ApiKeyEntry {
@@ -102,14 +94,17 @@ impl Shortener {
             }],
             ..IngressSettings::default()
         };
-        let app = sixfold_ingress::app(
+        serve_ingress(
+            listener,
             &ingress,
-            Arc::new(readiness),
+            &registry.url,
+            &redis_url(),
+            store,
             metrics.clone(),
-            sixfold_ratelimit::RateLimiter::disabled(),
+            RateLimiter::disabled(),
             vec![sixfold_urls::routes::routes(urls.clone())],
+            shutdown.clone(),
         )?;
-        tokio::spawn(sixfold_ingress::serve(listener, app, shutdown.clone()));
         let dlq = dlq_topic(group);
         create_topics(&[(&dlq, 1)]).await?;
         let config = ProcessorConfig {

@@ -7,13 +7,18 @@
 pub mod ledger;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use sixfold_ingress::{IngressSettings, Readiness, SystemRoutes};
+use sixfold_ratelimit::RateLimiter;
 use sixfold_registry::RegistrySettings;
+use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::settings::KafkaSettings;
 use sixfold_runtime::shutdown::CancellationToken;
 use sixfold_runtime::topics::TopicSpec;
+use sixfold_store::{Store, StoreSettings};
 
 /// Broker address from `SIXFOLD__KAFKA__BROKERS`, or the local default.
 pub fn kafka() -> KafkaSettings {
@@ -94,6 +99,48 @@ impl Drop for TestRegistry {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// A fresh SQLite store in `dir` (the caller keeps the directory alive).
+pub async fn sqlite_store(dir: &std::path::Path) -> Result<Arc<dyn Store>> {
+    Ok(sixfold_store::connect(&StoreSettings {
+        sqlite_path: dir.join("store.db"),
+        ..StoreSettings::default()
+    })
+    .await?)
+}
+
+/// A listener on a free loopback port and the base URL it answers at.
+pub async fn bind() -> Result<(tokio::net::TcpListener, String)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    Ok((listener, base))
+}
+
+/// Serves the ingress assembled from `settings`, `limiter` and `systems` on `listener` until
+/// `shutdown`, with `/readyz` checking the real broker, the registry at `registry_url`, the
+/// test Redis and `store`.
+#[allow(clippy::too_many_arguments)]
+pub fn serve_ingress(
+    listener: tokio::net::TcpListener,
+    settings: &IngressSettings,
+    registry_url: &str,
+    redis_url: &str,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    limiter: RateLimiter,
+    systems: Vec<SystemRoutes>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let readiness = Readiness::new(
+        &kafka(),
+        registry_url,
+        redis::Client::open(redis_url)?,
+        store,
+    )?;
+    let app = sixfold_ingress::app(settings, Arc::new(readiness), metrics, limiter, systems)?;
+    tokio::spawn(sixfold_ingress::serve(listener, app, shutdown));
+    Ok(())
 }
 
 /// Polls `condition` every 100 ms until it is true, failing after `deadline`.
