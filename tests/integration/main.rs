@@ -7,5 +7,6 @@ mod ingress;
 mod ratelimit;
 mod rebalance;
 mod retries;
+mod timeline;
 mod topics;
 mod urls;

@@ -3,8 +3,9 @@
 //! body, an unknown field or a wrong content type is a 4xx, never a 500).
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -107,6 +108,29 @@ fn from_rejection(rejection: JsonRejection) -> ApiError {
 
 fn rejection_is_too_large(message: &str) -> bool {
     message.contains("length limit")
+}
+
+/// Query parameters whose rejections are [`ApiError`]s: 400 `invalid_query` naming the
+/// parameter that did not parse (use `deny_unknown_fields` to refuse unknown ones too).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(QueryParams(value)),
+            Err(rejection) => Err(ApiError::bad_request(
+                "invalid_query",
+                rejection.body_text(),
+            )),
+        }
+    }
 }
 
 /// Answers unknown routes with a JSON 404.

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::openapi::OpenApi;
 
 pub use auth::{ApiKeyEntry, ApiKeys, Caller};
-pub use error::{ApiError, JsonBody};
+pub use error::{ApiError, JsonBody, QueryParams};
 pub use readiness::{Readiness, ReadinessReport};
 
 /// Settings section `ingress:`.

@@ -22,6 +22,7 @@
 //! on shutdown. A crash therefore re-delivers at most the records since the last commit.
 //! Records of one partition are processed one after another, in offset order.
 
+pub mod applied;
 pub mod codec;
 pub mod consumer;
 pub mod failure;

@@ -23,12 +23,13 @@ use sixfold_runtime::producer::Producer;
 use sixfold_runtime::run_processor;
 use sixfold_runtime::shutdown::{CancellationToken, GRACE_PERIOD};
 use sixfold_runtime::topics::{Action, Catalog};
+use sixfold_timeline::{Timeline, TimelineDeps};
 use sixfold_urls::{Urls, UrlsDeps};
 
 use crate::settings::Settings;
 
 /// Processors this build can run, by name. Each system's issue adds its processor here.
-pub const PROCESSORS: &[&str] = &[sixfold_urls::PROCESSOR];
+pub const PROCESSORS: &[&str] = &[sixfold_urls::PROCESSOR, sixfold_timeline::PROCESSOR];
 
 /// `sixfold topics apply`: creates or grows the catalog's topics; prints what it did.
 pub async fn topics_apply(settings: &Settings) -> Result<()> {
@@ -80,8 +81,8 @@ pub async fn registry(settings: &Settings, shutdown: CancellationToken) -> Resul
 /// `sixfold ingress`: the HTTP front door until shutdown.
 pub async fn ingress(settings: &Settings, shutdown: CancellationToken) -> Result<()> {
     let clients = Clients::connect(settings, Metrics::new()).await?;
-    let urls = urls(settings, &clients, shutdown.clone())?;
-    serve_ingress(settings, &clients, &urls, &[], shutdown).await
+    let systems = Systems::new(settings, &clients, shutdown.clone())?;
+    serve_ingress(settings, &clients, &systems, &[], shutdown).await
 }
 
 /// `sixfold processor NAME`: one processor plus its `/metrics` server until shutdown.
@@ -98,8 +99,8 @@ pub async fn processor(settings: &Settings, name: &str, shutdown: CancellationTo
         clients.metrics.clone(),
         shutdown.clone(),
     ));
-    let urls = urls(settings, &clients, shutdown.clone())?;
-    let result = run_urls_processor(settings, &clients, urls, shutdown).await;
+    let systems = Systems::new(settings, &clients, shutdown.clone())?;
+    let result = run_named_processor(settings, &clients, &systems, name, shutdown).await;
     metrics_server.abort();
     result
 }
@@ -159,26 +160,60 @@ impl Clients {
     }
 }
 
-fn urls(settings: &Settings, clients: &Clients, shutdown: CancellationToken) -> Result<Arc<Urls>> {
-    Ok(Urls::new(
-        settings.urls.clone(),
-        UrlsDeps {
-            store: clients.store.clone(),
-            redis: clients.redis.clone(),
-            producer: clients.producer.clone(),
-            bulk_producer: clients.bulk_producer.clone(),
-            codec: clients.codec.clone(),
-            metrics: clients.metrics.clone(),
-            public_url: settings.ingress.public_url.clone(),
-            shutdown,
-        },
-    )?)
+/// Every system's shared state, built once per process and used by its routes and processor.
+pub struct Systems {
+    /// URL shortener.
+    pub urls: Arc<Urls>,
+    /// Home timeline.
+    pub timeline: Arc<Timeline>,
+}
+
+impl Systems {
+    /// Builds every system over the process's clients.
+    pub fn new(
+        settings: &Settings,
+        clients: &Clients,
+        shutdown: CancellationToken,
+    ) -> Result<Self> {
+        let urls = Urls::new(
+            settings.urls.clone(),
+            UrlsDeps {
+                store: clients.store.clone(),
+                redis: clients.redis.clone(),
+                producer: clients.producer.clone(),
+                bulk_producer: clients.bulk_producer.clone(),
+                codec: clients.codec.clone(),
+                metrics: clients.metrics.clone(),
+                public_url: settings.ingress.public_url.clone(),
+                shutdown,
+            },
+        )?;
+        let timeline = Timeline::new(
+            settings.timeline.clone(),
+            TimelineDeps {
+                store: clients.store.clone(),
+                redis: clients.redis.clone(),
+                producer: clients.producer.clone(),
+                codec: clients.codec.clone(),
+                metrics: clients.metrics.clone(),
+            },
+        )?;
+        Ok(Self { urls, timeline })
+    }
+
+    /// Every system's routes, for the ingress.
+    pub fn routes(&self) -> Vec<sixfold_ingress::SystemRoutes> {
+        vec![
+            sixfold_urls::routes::routes(self.urls.clone()),
+            sixfold_timeline::routes::routes(self.timeline.clone()),
+        ]
+    }
 }
 
 async fn serve_ingress(
     settings: &Settings,
     clients: &Clients,
-    urls: &Arc<Urls>,
+    systems: &Systems,
     extra_keys: &[ApiKeyEntry],
     shutdown: CancellationToken,
 ) -> Result<()> {
@@ -203,7 +238,7 @@ async fn serve_ingress(
         Arc::new(readiness),
         clients.metrics.clone(),
         limiter,
-        vec![sixfold_urls::routes::routes(urls.clone())],
+        systems.routes(),
     )?;
     let listener = tokio::net::TcpListener::bind(settings.ingress.listen)
         .await
@@ -212,29 +247,38 @@ async fn serve_ingress(
     Ok(())
 }
 
-async fn run_urls_processor(
+/// Runs the processor `name` (one of [`PROCESSORS`]) until shutdown.
+async fn run_named_processor(
     settings: &Settings,
     clients: &Clients,
-    urls: Arc<Urls>,
+    systems: &Systems,
+    name: &str,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let catalog = load_catalog(settings)?;
     let mut config = catalog
-        .processor(sixfold_urls::PROCESSOR)
-        .context("topics.yaml has no processor urls")?;
-    config.topics = urls.input_topics();
-    let purge = {
-        let (urls, token) = (urls.clone(), shutdown.clone());
-        tokio::spawn(async move { urls.purge_periodically(token).await })
+        .processor(name)
+        .with_context(|| format!("topics.yaml has no processor {name}"))?;
+    let context = clients.context(settings);
+    let result = match name {
+        sixfold_urls::PROCESSOR => {
+            let urls = systems.urls.clone();
+            config.topics = urls.input_topics();
+            let purge = {
+                let (urls, token) = (urls.clone(), shutdown.clone());
+                tokio::spawn(async move { urls.purge_periodically(token).await })
+            };
+            let result = run_processor(Arc::new(urls.processor()), config, context, shutdown).await;
+            purge.abort();
+            result
+        }
+        sixfold_timeline::PROCESSOR => {
+            let timeline = &systems.timeline;
+            config.topics = timeline.input_topics();
+            run_processor(Arc::new(timeline.processor()), config, context, shutdown).await
+        }
+        other => bail!("unknown processor {other:?}"),
     };
-    let result = run_processor(
-        Arc::new(urls.processor()),
-        config,
-        clients.context(settings),
-        shutdown,
-    )
-    .await;
-    purge.abort();
     Ok(result?)
 }
 
@@ -247,7 +291,7 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
         embedded::wait_until_answers("registry", settings.registry.listen).await?;
     }
     let clients = Arc::new(Clients::connect(settings, Metrics::new()).await?);
-    let urls = urls(settings, &clients, shutdown.clone())?;
+    let systems = Arc::new(Systems::new(settings, &clients, shutdown.clone())?);
     let dev_keys: Vec<ApiKeyEntry> = settings
         .embedded
         .dev_api_key
@@ -258,24 +302,29 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
         })
         .collect();
     {
-        let (s, c, u, token) = (
+        let (s, c, sys, token) = (
             settings.clone(),
             clients.clone(),
-            urls.clone(),
+            systems.clone(),
             shutdown.clone(),
         );
         tasks.spawn(async move {
-            serve_ingress(&s, &c, &u, &dev_keys, token)
+            serve_ingress(&s, &c, &sys, &dev_keys, token)
                 .await
                 .context("ingress")
         });
     }
-    {
-        let (s, c, token) = (settings.clone(), clients.clone(), shutdown.clone());
+    for name in PROCESSORS {
+        let (s, c, sys, token) = (
+            settings.clone(),
+            clients.clone(),
+            systems.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
-            run_urls_processor(&s, &c, urls, token)
+            run_named_processor(&s, &c, &sys, name, token)
                 .await
-                .context("urls processor")
+                .with_context(|| format!("{name} processor"))
         });
     }
     embedded::wait_until_answers("ingress", settings.ingress.listen).await?;

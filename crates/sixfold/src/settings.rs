@@ -11,6 +11,7 @@ use sixfold_runtime::metrics::MetricsSettings;
 use sixfold_runtime::settings::KafkaSettings;
 use sixfold_runtime::telemetry::LogSettings;
 use sixfold_store::StoreSettings;
+use sixfold_timeline::TimelineSettings;
 use sixfold_urls::UrlsSettings;
 
 /// Everything `sixfold` can be configured with. See `config/development.yaml` for an example
@@ -36,6 +37,8 @@ pub struct Settings {
     pub topics: TopicsSettings,
     /// URL shortener.
     pub urls: UrlsSettings,
+    /// Home timeline.
+    pub timeline: TimelineSettings,
     /// Rate limiter of the ingress.
     pub ratelimit: RateLimitSettings,
     /// What `sixfold run` starts by itself when it is not already running.

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use prometheus::IntCounter;
 use serde::{Deserialize, Serialize};
+use sixfold_runtime::applied::AppliedOffsets;
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::producer::{Outgoing, Producer};
 use tokio::sync::mpsc;
@@ -37,20 +38,15 @@ pub struct ClickCounts {
     pub by_day: BTreeMap<String, u64>,
     /// Last applied offset per partition of `url.clicked`.
     #[serde(default)]
-    pub offsets: BTreeMap<i32, i64>,
+    pub offsets: AppliedOffsets,
 }
 
 impl ClickCounts {
     /// Counts the click at `partition`/`offset` on `day`; false if it was already counted.
     pub fn apply(&mut self, partition: i32, offset: i64, day: &str) -> bool {
-        if self
-            .offsets
-            .get(&partition)
-            .is_some_and(|&last| offset <= last)
-        {
+        if !self.offsets.advance(partition, offset) {
             return false;
         }
-        self.offsets.insert(partition, offset);
         self.total += 1;
         *self.by_day.entry(day.to_string()).or_default() += 1;
         while self.by_day.len() > DAYS_KEPT {
