@@ -42,6 +42,7 @@ ingress:
 log: {format: json, filter: warn}
 ratelimit: {enabled: false}
 urls: {namespace: bench-urls, created_topic: url.created, clicked_topic: url.clicked}
+timeline: {namespace: bench-timeline, fanout_threshold: 20000}
 YAML
 cat >"$OUT/nginx.conf" <<NGINX
 worker_processes 1;
@@ -150,6 +151,45 @@ while read -r algorithm rate sha args; do
   rl_rows+="| rate-limit decisions/s, \`$algorithm\` (32 clients) | $rate | ${ceiling%.*} | $rl_ratio | ≥ 0.7 |"$'\n'
 done <"$OUT/ratelimit.txt"
 
+# Timeline: the processor runs inside `sixfold bench timeline` (unpinned) against this
+# benchmark's broker, Redis and store. It seeds one author with 10,000 followers and 50 authors
+# with 200 each (the seed's average), then times 20 tweets of the big author one at a time
+# (produced → pushed into all 10,001 home timelines) and 2,000 tweets of the small ones
+# produced as fast as the broker takes them (throughput of timeline inserts). The ceiling is
+# redis-benchmark's pipelined ZADD on the same Redis.
+"$BIN" --config "$OUT/bench.yaml" bench timeline --followers 10000 --tweets 2000 --samples 20 \
+  2>"$OUT/timeline.err" >"$OUT/timeline.txt"
+read -r _ t_p50 t_p99 t_max t_samples < <(grep '^latency' "$OUT/timeline.txt")
+read -r _ t_tweets t_inserts t_secs < <(grep '^throughput' "$OUT/timeline.txt")
+read -r _ t_users _ < <(grep '^users' "$OUT/timeline.txt")
+t_rate=$(python3 -c "print(f'{$t_inserts / $t_secs:.0f}')")
+zadd_ceiling=$(redis-benchmark -h 127.0.0.1 -p 6379 -c 32 -P 16 -n 2000000 -r 100000 -q -t zadd |
+  tr '\r' '\n' | grep -oE '[0-9.]+ requests per second' | tail -1 | cut -d' ' -f1)
+t_ratio=$(python3 -c "print(f'{$t_rate / $zadd_ceiling:.2f}')")
+# Home timeline reads with hydration (20 tweets a page) of random followers, through the
+# ingress on core 0, at a fixed rate with oha on core 1.
+TIMELINE_READ_RATE=${TIMELINE_READ_RATE:-2000}
+taskset -c 1 "$OHA" -z "${SECONDS_PER_RUN}s" -c 16 -q "$TIMELINE_READ_RATE" --latency-correction \
+  --no-tui --output-format json -H "Authorization: Bearer $KEY" \
+  --rand-regex-url "http://127.0.0.1:$INGRESS_PORT/v1/timeline/${t_users}0[0-9]{4}\\?limit=20" \
+  >"$OUT/oha-timeline.json"
+read -r tr_rps tr_p50 tr_p99 tr_ok < <(python3 - "$OUT/oha-timeline.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["latencyPercentiles"]
+ok = d.get("statusCodeDistribution", {}).get("200", 0)
+print(f"{d['summary']['requestsPerSec']:.0f} {p['p50'] * 1000:.3f} {p['p99'] * 1000:.3f} {ok}")
+PY
+)
+timeline_table=$(cat <<MD
+| benchmark | Sixfold | ceiling | ratio | target |
+|---|---|---|---|---|
+| fan-out: timeline inserts/s (${t_tweets} tweets × 201 timelines, one processor) | ${t_rate} | ${zadd_ceiling%.*} (\`redis-benchmark\` pipelined ZADD) | ${t_ratio} | ≥ 0.5 of the ceiling; seed: 340,000/s for the whole service |
+| tweet → all 10,001 timelines of a 10,000-follower author, p50 / p99 / max (ms, ${t_samples} tweets) | ${t_p50} / ${t_p99} / ${t_max} | | | < 1,000 ms (Twitter: 5 s) |
+| home timeline read, 20 hydrated tweets, at ${TIMELINE_READ_RATE} req/s offered (${tr_rps} achieved, ${tr_ok} × 200), p50 / p99 (ms) | ${tr_p50} / ${tr_p99} | | | p99 < 5 ms (seed: < 300 ms) |
+MD
+)
+
 ratio=$(python3 -c "print(f'{$s_rps / $n_rps:.2f}')")
 cost=$(python3 -c "print(f'{(1 - $l_rps / $s_rps) * 100:.0f}')")
 machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m)"
@@ -172,6 +212,8 @@ echo
 echo "$table"
 echo
 echo "$rl_table"
+echo
+echo "$timeline_table"
 echo
 echo "clicks produced to url.clicked during the runs: ${clicks:-0}; dropped for a full buffer: ${dropped:-0}"
 
@@ -216,5 +258,26 @@ only about 65,000/s with this script). Both run unpinned against the same local 
 ratio is what Sixfold's client keeps of what Redis can do with that script.
 
 $rl_table
+
+## Home timeline (\`processors/timeline\`)
+
+\`sixfold bench timeline\` runs the timeline processor (release build, unpinned) against the
+benchmark's broker, Redis and store. It seeds one author with 10,000 followers and 50 authors with
+200 followers each (the seed's average), reads every follower's timeline once so that all are
+cached (pushes go only to cached timelines), then:
+
+- times ${t_samples} tweets of the big author one at a time, from producing \`tweet.posted\` to the
+  processor having pushed the id into all 10,001 home timelines (the author's and the followers';
+  10 \`timeline.fanout\` work items of 1,000 followers each, back through the broker);
+- produces ${t_tweets} tweets of the small authors as fast as the broker acknowledges them and
+  measures timeline inserts per second until all are pushed. Each insert is one Lua script call
+  (check the timeline is cached, ZADD, trim to 800), pipelined 500 at a time; the ceiling is
+  \`redis-benchmark -t zadd -P 16 -c 32\` on the same Redis.
+
+Reads: \`GET /v1/timeline/{user}?limit=20\` for random followers through the ingress on core 0 (oha
+on core 1, open loop at a fixed rate): a Lua page read, the celebrity merge, and hydration of 20
+tweets with one MGET.
+
+$timeline_table
 MD
 echo "written to docs/benchmarks.md"

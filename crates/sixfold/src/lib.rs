@@ -150,7 +150,7 @@ impl Clients {
         })
     }
 
-    fn context(&self, settings: &Settings) -> RuntimeContext {
+    pub(crate) fn context(&self, settings: &Settings) -> RuntimeContext {
         RuntimeContext {
             kafka: settings.kafka.clone(),
             codec: self.codec.clone(),

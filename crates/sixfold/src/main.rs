@@ -55,6 +55,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Timeline fan-out throughput and tweet-to-timelines latency.
+    Timeline {
+        /// Followers of the big author (below `timeline.fanout_threshold`).
+        #[arg(long, default_value_t = 10_000)]
+        followers: usize,
+        /// Tweets by 200-follower authors in the throughput run.
+        #[arg(long, default_value_t = 2_000)]
+        tweets: usize,
+        /// Tweets by the big author timed one at a time.
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,6 +97,11 @@ async fn main() -> Result<()> {
             BenchCommand::Ratelimit { clients, seconds } => {
                 sixfold::bench::ratelimit(&settings, clients, seconds).await
             }
+            BenchCommand::Timeline {
+                followers,
+                tweets,
+                samples,
+            } => sixfold::bench::timeline::timeline(&settings, followers, tweets, samples).await,
         },
         Command::Topics { command } => match command {
             TopicsCommand::Apply => sixfold::topics_apply(&settings).await,

@@ -7,7 +7,7 @@
 //! | `<p>:following:{<user>}`, `<p>:followers:{<user>}` | set | cached graph, sentinel `""` once complete |
 //! | `<p>:{celebrities}` | set | cached celebrity set, sentinel `""` once complete |
 //! | `<p>:…:load` | string | token of a set load in progress (30 s) |
-//! | `<p>:tweet:<id>` | string | tweet JSON, `tweet_cache_ttl` |
+//! | `<p>:tweet:<id>` | string | tweet JSON, or `-` for a deleted tweet, `tweet_cache_ttl` |
 //!
 //! A view is either complete (it has its sentinel) or absent; a partial view never looks
 //! complete. Writers add to complete views and to views being loaded, skip absent ones (the
@@ -24,10 +24,21 @@ use redis::{AsyncCommands, RedisResult, Script};
 
 use crate::model::Tweet;
 
+/// Cached in place of a deleted tweet's body.
+const TOMBSTONE: &str = "-";
 /// Commands sent in one pipeline.
 const PIPELINE: usize = 500;
 /// How long a rebuild or load may take before another reader may start over.
 const LOAD_MARKER_MS: u64 = 30_000;
+
+/// A page read from a cached home timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedPage {
+    /// Ids, newest first.
+    pub ids: Vec<i64>,
+    /// When the timeline is full: the oldest id it still holds (older ones were trimmed).
+    pub floor: Option<i64>,
+}
 
 /// A cached set of user ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +132,9 @@ impl TimelineCache {
             pipe.load_script(&self.scripts.push).ignore();
             for user in chunk {
                 let mut call = self.scripts.push.key(self.home_key(user));
-                call.key(self.rebuild_key(user)).arg(self.cap);
+                call.key(self.rebuild_key(user))
+                    .arg(self.cap)
+                    .arg(self.timeline_ttl_ms);
                 for id in ids {
                     call.arg(*id);
                 }
@@ -171,16 +184,25 @@ impl TimelineCache {
         user: &str,
         before: Option<i64>,
         limit: usize,
-    ) -> RedisResult<Option<Vec<i64>>> {
+    ) -> RedisResult<Option<CachedPage>> {
         let max = before.map_or_else(|| "+inf".to_string(), |id| format!("({id}"));
-        self.scripts
+        let reply: Option<Vec<i64>> = self
+            .scripts
             .page
             .key(self.home_key(user))
             .arg(max)
             .arg(limit)
             .arg(self.timeline_ttl_ms)
+            .arg(self.cap)
             .invoke_async(&mut self.redis.clone())
-            .await
+            .await?;
+        Ok(reply.map(|mut ids| {
+            let floor = if ids.is_empty() { 0 } else { ids.remove(0) };
+            CachedPage {
+                ids,
+                floor: (floor > 0).then_some(floor),
+            }
+        }))
     }
 
     /// Announces a rebuild of `user`'s timeline; returns its token.
@@ -272,12 +294,18 @@ impl TimelineCache {
         Ok(())
     }
 
-    /// Caches tweet bodies.
+    /// Caches tweet bodies, never over an entry already there: tweets do not change, and a
+    /// deletion's tombstone must win over a reader filling the cache from an older read.
     pub async fn put_tweets(&self, tweets: &[Tweet]) -> RedisResult<()> {
         let mut pipe = redis::pipe();
         for tweet in tweets {
             let value = serde_json::to_vec(tweet).unwrap_or_default();
-            pipe.pset_ex(self.tweet_key(tweet.id), value, self.tweet_ttl_ms)
+            pipe.cmd("SET")
+                .arg(self.tweet_key(tweet.id))
+                .arg(value)
+                .arg("PX")
+                .arg(self.tweet_ttl_ms)
+                .arg("NX")
                 .ignore();
         }
         pipe.query_async::<()>(&mut self.redis.clone()).await
@@ -290,16 +318,21 @@ impl TimelineCache {
         }
         let keys: Vec<String> = ids.iter().map(|&id| self.tweet_key(id)).collect();
         let raw: Vec<Option<Vec<u8>>> = self.redis.clone().mget(keys).await?;
-        // An entry that does not parse (an older format) is a miss.
+        // A tombstone or an entry that does not parse (an older format) is a miss; the store
+        // then says whether the tweet exists.
         Ok(raw
             .into_iter()
             .map(|bytes| bytes.and_then(|b| serde_json::from_slice(&b).ok()))
             .collect())
     }
 
-    /// Drops a cached tweet body.
+    /// Replaces a cached tweet body with a tombstone (`-`, which reads treat as gone) for as
+    /// long as a body could have been cached.
     pub async fn forget_tweet(&self, id: i64) -> RedisResult<()> {
-        self.redis.clone().del::<_, ()>(self.tweet_key(id)).await
+        self.redis
+            .clone()
+            .pset_ex::<_, _, ()>(self.tweet_key(id), TOMBSTONE, self.tweet_ttl_ms)
+            .await
     }
 }
 

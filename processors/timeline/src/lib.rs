@@ -43,11 +43,16 @@
 //! tweet is gone. Invalid events go to `timeline.dlq`; store, Redis or broker failures are
 //! transient (`timeline.retry.1..3`).
 //!
-//! Known limits: a follow record re-consumed from a retry tier runs beside the main lane, so
-//! its follower-count update can race the main lane's (the count self-corrects only by
-//! replay). An unfollow that lands while a reader rebuilds that follower's timeline from an
-//! older store read cancels the rebuild's write, but the page being served may still show the
-//! unfollowed author's tweets once.
+//! Known limits:
+//! - Follow records re-consumed from a retry tier run beside the main lane. The follower count
+//!   applies an offset once per partition, so a retried follow whose partition has already
+//!   applied a later offset is not counted (and a retried follow can restore an edge a later
+//!   unfollow removed). Replaying `follow.changed` into an empty store recounts exactly.
+//! - A `timeline.fanout` ADD item still queued when its follower unfollows the author puts that
+//!   one tweet back into the follower's timeline.
+//! - Tweet bodies are fetched with one `MGET` per page: on Redis Cluster that needs the keys in
+//!   one slot, which they are not; a cluster deployment needs per-key `GET`s there.
+//! - `timeline.node_id` must differ between ingresses running at once; nothing enforces it.
 
 pub mod cache;
 pub mod events;
@@ -265,6 +270,41 @@ impl Timeline {
         &self.settings
     }
 
+    /// Home timeline writes so far, by operation (`push`, `remove`, `invalidate`, `rebuild`),
+    /// counted when Redis has acknowledged them; benchmarks watch it.
+    pub fn timeline_writes(&self, operation: &str) -> u64 {
+        self.timeline_writes.with_label_values(&[operation]).get()
+    }
+
+    /// Checks a new tweet, gives it an id and produces `tweet.posted`, waiting for the
+    /// broker's acknowledgement. The views follow when the processor has handled it.
+    pub async fn post(
+        &self,
+        author_id: String,
+        content: String,
+        media_urls: Vec<String>,
+    ) -> Result<model::Tweet, PostError> {
+        let id = self.ids.next();
+        let tweet = model::Tweet {
+            id,
+            author_id,
+            content,
+            media_urls,
+            created_at_ms: id::created_at_ms(id),
+        };
+        model::check_tweet(&tweet, self.limits()).map_err(PostError::Invalid)?;
+        let s = &self.settings;
+        self.produce(
+            &s.posted_topic,
+            &self.schemas.posted,
+            &tweet.author_id,
+            &events::TweetPosted::of(&tweet),
+        )
+        .await
+        .map_err(PostError::Produce)?;
+        Ok(tweet)
+    }
+
     fn limits(&self) -> ContentLimits {
         ContentLimits {
             max_chars: self.settings.max_content_chars,
@@ -302,6 +342,17 @@ impl Timeline {
             })?;
         Ok(())
     }
+}
+
+/// Why a tweet was not posted.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// The tweet is invalid.
+    #[error(transparent)]
+    Invalid(model::Invalid),
+    /// The event could not be produced.
+    #[error(transparent)]
+    Produce(ProduceFailure),
 }
 
 /// An event that could not be handed to the broker.

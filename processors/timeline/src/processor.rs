@@ -122,18 +122,19 @@ impl Timeline {
         if let Err(error) = self.cache.put_tweets(std::slice::from_ref(&tweet)).await {
             tracing::debug!(%error, "tweet not cached");
         }
+        if self.store.is_deleted(tweet.id).await? {
+            // Deleted while this post was being stored (the two topics are consumed apart).
+            self.store.delete_tweet(tweet.id, &tweet.author_id).await?;
+            return Ok(());
+        }
         let author = &tweet.author_id;
-        let followers = self.store.follower_count(author).await?.count;
-        match fanout_path(followers, self.settings.fanout_threshold) {
+        if self.store.is_celebrity(author).await? {
             // Readers merge a celebrity's tweets in; only the author's own timeline is pushed.
-            FanoutPath::Pull => {
-                self.write_timelines(FanoutOperation::Add, std::slice::from_ref(author), tweet.id)
-                    .await
-            }
-            FanoutPath::Push => {
-                self.fan_out(FanoutOperation::Add, author, tweet.id, true)
-                    .await
-            }
+            self.write_timelines(FanoutOperation::Add, std::slice::from_ref(author), tweet.id)
+                .await
+        } else {
+            self.fan_out(FanoutOperation::Add, author, tweet.id, true)
+                .await
         }
     }
 
@@ -157,9 +158,9 @@ impl Timeline {
             .materialized
             .with_label_values(&["timeline", "tweet_deleted"])
             .inc();
-        if let Err(error) = self.cache.forget_tweet(event.tweet_id).await {
-            tracing::debug!(%error, "deleted tweet still cached; reads skip it once it expires");
-        }
+        // Reads trust the tweet cache, so the deletion must reach it (a tombstone that also
+        // keeps a concurrent reader from filling the cache again).
+        self.cache.forget_tweet(event.tweet_id).await?;
         let author = &event.author_id;
         if self.store.is_celebrity(author).await? {
             // Reads drop ids whose tweet is gone, so a celebrity's followers need no writes.
@@ -245,28 +246,33 @@ impl Timeline {
             .await
     }
 
-    /// Brings the celebrity set in line with `followers` (idempotent, so a crash between the
-    /// count and this step heals on redelivery). Returns whether `user` is a celebrity. A user
-    /// leaving the set has their followers' cached timelines invalidated: their tweets were
-    /// merged on read, never pushed, and rebuilt timelines include them again.
+    /// Brings the celebrity flag in line with `followers`. Returns whether `user` is a
+    /// celebrity.
+    ///
+    /// Posts follow the store's flag (push or not); reads and rebuilds follow the Redis set
+    /// (merge or not). Each transition changes the set first and the flag last, so at every
+    /// step an author's tweets reach readers one way or the other, and a failure part-way leaves
+    /// the flag unchanged: the record's retry (or the author's next follow event) runs the
+    /// whole transition again, every step of which is idempotent.
+    /// - Up: into the Redis set (readers start merging), then the flag (posts stop pushing).
+    /// - Down: out of the Redis set (rebuilds include the author's tweets), then the followers'
+    ///   cached timelines are dropped (the author's tweets were never pushed into them; the next
+    ///   read rebuilds them), then the flag (posts push again).
     async fn reconcile_celebrity(&self, user: &str, followers: u64) -> Result<bool, TimelineError> {
         let should = fanout_path(followers, self.settings.fanout_threshold) == FanoutPath::Pull;
         if self.store.is_celebrity(user).await? == should {
             return Ok(should);
         }
         if should {
-            self.store.set_celebrity(user, true).await?;
             self.cache.add_member(GraphSet::Celebrities, user).await?;
         } else {
-            // Invalidate first: if that fails the user is still a celebrity and the next
-            // follow event tries again.
-            self.fan_out(FanoutOperation::Invalidate, user, 0, false)
-                .await?;
-            self.store.set_celebrity(user, false).await?;
             self.cache
                 .remove_member(GraphSet::Celebrities, user)
                 .await?;
+            self.fan_out(FanoutOperation::Invalidate, user, 0, false)
+                .await?;
         }
+        self.store.set_celebrity(user, should).await?;
         tracing::info!(user, followers, celebrity = should, "fan-out path changed");
         Ok(should)
     }
@@ -289,26 +295,35 @@ impl Timeline {
             Delivery::Direct => self.write_timelines(operation, &recipients, tweet_id).await,
             Delivery::Batched(batches) => {
                 let count = batches.len() as i32;
-                for (index, range) in batches.into_iter().enumerate() {
-                    let item = TimelineFanout {
-                        event_id: uuid::Uuid::new_v4().to_string(),
-                        occurred_at: now_ms(),
-                        tweet_id,
-                        author_id: author.to_string(),
-                        operation,
-                        follower_ids: recipients[range].to_vec(),
-                        batch_index: index as i32,
-                        batch_count: count,
-                    };
-                    let key = format!("{tweet_id}:{index}");
-                    self.produce(
-                        &self.settings.fanout_topic,
-                        &self.schemas.fanout,
-                        &key,
-                        &item,
-                    )
-                    .await?;
-                }
+                let items: Vec<(String, TimelineFanout)> = batches
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, range)| {
+                        // Invalidations have no tweet: spread them by author instead.
+                        let key = match operation {
+                            FanoutOperation::Invalidate => format!("{author}:{index}"),
+                            _ => format!("{tweet_id}:{index}"),
+                        };
+                        let item = TimelineFanout {
+                            event_id: uuid::Uuid::new_v4().to_string(),
+                            occurred_at: now_ms(),
+                            tweet_id,
+                            author_id: author.to_string(),
+                            operation,
+                            follower_ids: recipients[range].to_vec(),
+                            batch_index: index as i32,
+                            batch_count: count,
+                        };
+                        (key, item)
+                    })
+                    .collect();
+                let topic = &self.settings.fanout_topic;
+                futures::future::try_join_all(
+                    items
+                        .iter()
+                        .map(|(key, item)| self.produce(topic, &self.schemas.fanout, key, item)),
+                )
+                .await?;
                 Ok(())
             }
         }

@@ -29,25 +29,30 @@ impl Timeline {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Page, StorageError> {
-        let pushed = match self.cache.page(user, before, limit).await {
-            Ok(Some(ids)) => {
+        let (pushed, floor) = match self.cache.page(user, before, limit).await {
+            Ok(Some(page)) => {
                 self.reads.with_label_values(&["cached"]).inc();
-                ids
+                (page.ids, page.floor)
             }
             Ok(None) => {
                 self.reads.with_label_values(&["rebuilt"]).inc();
-                below(&self.rebuild(user, true).await?, before, limit)
+                let all = self.rebuild(user, true).await?;
+                (below(&all, before, limit), self.floor_of(&all))
             }
             Err(error) => {
                 tracing::warn!(%error, "timeline cache unavailable; reading the store");
                 self.reads.with_label_values(&["store_only"]).inc();
-                below(&self.rebuild(user, false).await?, before, limit)
+                let all = self.rebuild(user, false).await?;
+                (below(&all, before, limit), self.floor_of(&all))
             }
         };
         let mut known: HashMap<i64, Tweet> = HashMap::new();
         let mut sources = vec![pushed];
         for celebrity in self.followed_celebrities(user).await? {
-            let tweets = self.store.recent_tweets(&celebrity, before, limit).await?;
+            let mut tweets = self.store.recent_tweets(&celebrity, before, limit).await?;
+            // Below a full timeline's oldest id the pushed tweets were trimmed: merging only
+            // celebrities' tweets there would show a timeline of celebrities alone.
+            tweets.retain(|t| floor.is_none_or(|f| t.id >= f));
             sources.push(tweets.iter().map(|t| t.id).collect());
             known.extend(tweets.into_iter().map(|t| (t.id, t)));
         }
@@ -72,6 +77,13 @@ impl Timeline {
             tweets,
             next_before,
         })
+    }
+
+    /// The oldest id of a full timeline (see [`crate::cache::CachedPage::floor`]).
+    fn floor_of(&self, newest_first: &[i64]) -> Option<i64> {
+        (newest_first.len() >= self.settings.cap)
+            .then(|| newest_first.last().copied())
+            .flatten()
     }
 
     /// The celebrities `user` follows (their tweets are merged on read).
@@ -107,7 +119,12 @@ impl Timeline {
         } else {
             None
         };
-        let celebrities: HashSet<String> = self.store.celebrities().await?.into_iter().collect();
+        // The same celebrity set readers merge from (see `reconcile_celebrity`).
+        let celebrities: HashSet<String> = self
+            .graph(GraphSet::Celebrities)
+            .await?
+            .into_iter()
+            .collect();
         let mut authors: Vec<String> = self
             .store
             .following(user)

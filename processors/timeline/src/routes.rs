@@ -12,12 +12,11 @@ use sixfold_ingress::{ApiError, JsonBody, QueryParams, SystemRoutes};
 use sixfold_runtime::failure::now_ms;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::events::{FollowAction, FollowChanged, TweetDeleted, TweetPosted};
-use crate::id::{created_at_ms, cursor_after, parse_cursor};
-use crate::model::{Invalid, Tweet, check_follow, check_tweet, check_user_id};
-use crate::plan::{FanoutPath, fanout_path};
+use crate::events::{FollowAction, FollowChanged, TweetDeleted};
+use crate::id::{cursor_after, parse_cursor};
+use crate::model::{Invalid, Tweet, check_follow, check_user_id};
 use crate::read::Page;
-use crate::{Timeline, unavailable};
+use crate::{PostError, Timeline, unavailable};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -94,7 +93,8 @@ pub struct UserSummary {
     pub followers: u64,
     /// Users followed.
     pub following: u64,
-    /// `push` (fan-out on write) or `pull` (merged on read: at or above the threshold).
+    /// `push` (fan-out on write) or `pull` (merged on read: the user reached the threshold and
+    /// the processor has moved them over).
     pub fanout: String,
 }
 
@@ -159,25 +159,13 @@ async fn post_tweet(
     State(timeline): State<Arc<Timeline>>,
     JsonBody(body): JsonBody<NewTweet>,
 ) -> Result<(StatusCode, Json<Tweet>), ApiError> {
-    let id = timeline.ids.next();
-    let tweet = Tweet {
-        id,
-        author_id: body.author_id,
-        content: body.content,
-        media_urls: body.media_urls,
-        created_at_ms: created_at_ms(id),
-    };
-    check_tweet(&tweet, timeline.limits()).map_err(invalid)?;
-    let s = &timeline.settings;
-    timeline
-        .produce(
-            &s.posted_topic,
-            &timeline.schemas.posted,
-            &tweet.author_id,
-            &TweetPosted::of(&tweet),
-        )
+    let tweet = timeline
+        .post(body.author_id, body.content, body.media_urls)
         .await
-        .map_err(|e| unavailable("record the tweet", e))?;
+        .map_err(|e| match e {
+            PostError::Invalid(invalid_input) => invalid(invalid_input),
+            PostError::Produce(failure) => unavailable("record the tweet", failure),
+        })?;
     Ok((StatusCode::CREATED, Json(tweet)))
 }
 
@@ -345,13 +333,12 @@ async fn user(
     let read = async {
         let followers = timeline.store.follower_count(&user_id).await?.count;
         let following = timeline.store.following_count(&user_id).await?;
-        Ok::<_, crate::storage::StorageError>((followers, following))
+        let celebrity = timeline.store.is_celebrity(&user_id).await?;
+        Ok::<_, crate::storage::StorageError>((followers, following, celebrity))
     };
-    let (followers, following) = read.await.map_err(|e| unavailable("read the counts", e))?;
-    let fanout = match fanout_path(followers, timeline.settings.fanout_threshold) {
-        FanoutPath::Push => "push",
-        FanoutPath::Pull => "pull",
-    };
+    let (followers, following, celebrity) =
+        read.await.map_err(|e| unavailable("read the counts", e))?;
+    let fanout = if celebrity { "pull" } else { "push" };
     Ok(Json(UserSummary {
         user_id,
         followers,

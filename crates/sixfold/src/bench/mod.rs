@@ -1,5 +1,7 @@
 //! `sixfold bench`: load generators for `make bench` that need Sixfold's own client code.
 
+pub mod timeline;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
