@@ -53,6 +53,12 @@ pub struct KafkaSettings {
     /// How long a produce may wait for the broker's acknowledgement before it fails.
     #[serde(with = "humantime_serde")]
     pub delivery_timeout: Duration,
+    /// Consumer `fetch.wait.max.ms`: how long the broker may hold a fetch that found too
+    /// little data. librdkafka's default (500 ms) costs nothing on Apache Kafka, which answers
+    /// as soon as data arrives; the local broker holds the fetch for the whole wait, which adds
+    /// up to that much to every hop of a multi-stage pipeline (docs/broker.md).
+    #[serde(with = "humantime_serde")]
+    pub fetch_wait: Duration,
     /// Consumer `session.timeout.ms`: how long a silent group member keeps its partitions.
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
@@ -68,6 +74,7 @@ impl Default for KafkaSettings {
             linger: Duration::from_millis(5),
             compression: "zstd".into(),
             delivery_timeout: Duration::from_secs(30),
+            fetch_wait: Duration::from_millis(50),
             session_timeout: Duration::from_secs(10),
             extra: Default::default(),
         }

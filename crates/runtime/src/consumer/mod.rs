@@ -256,6 +256,10 @@ impl<P: Processor> Driver<P> {
                 self.context.kafka.session_timeout.as_millis().to_string(),
             )
             .set("heartbeat.interval.ms", "1000")
+            .set(
+                "fetch.wait.max.ms",
+                self.context.kafka.fetch_wait.as_millis().to_string(),
+            )
             // A retry tier sleeps in the poll loop until its head record is due; the group must
             // not evict it meanwhile.
             .set(

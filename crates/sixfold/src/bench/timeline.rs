@@ -81,7 +81,11 @@ pub async fn timeline(
         shutdown.clone(),
     ));
 
-    // Latency first, on an idle pipeline: one tweet at a time by the big author.
+    // Latency first, on an idle pipeline: one tweet at a time by the big author, after one
+    // untimed tweet that waits for the consumer group to form.
+    let target = timeline.timeline_writes("push") + followers as u64 + 1;
+    timeline.post(big.clone(), "warm-up".into(), vec![]).await?;
+    wait_for_pushes(&timeline, target, Duration::from_secs(120)).await?;
     let mut latencies = Vec::with_capacity(samples);
     for i in 0..samples {
         let target = timeline.timeline_writes("push") + followers as u64 + 1;
