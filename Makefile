@@ -29,6 +29,11 @@ test: deps build services-up ## Run every test against the real broker, Redis an
 	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) cargo test --workspace
 	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q tests/python
 
+.PHONY: site
+site: ## Serve the crawler's local test web site (4 hosts on 127.0.0.1:18300-18303) in the foreground.
+	@mkdir -p var
+	python3 tests/site/site.py --mode test --base-port 18300 --access-log var/site-access.log
+
 .PHONY: bench
 bench: deps services-up ## Measure against ceilings on this machine; prints a table, writes docs/benchmarks.md.
 	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v taskset >/dev/null || \

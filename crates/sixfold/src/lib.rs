@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use redis::aio::ConnectionManager;
+use sixfold_crawler::{Crawler, CrawlerDeps};
 use sixfold_ingress::{ApiKeyEntry, Readiness};
 use sixfold_ratelimit::RateLimiter;
 use sixfold_runtime::codec::AvroCodec;
@@ -29,7 +30,11 @@ use sixfold_urls::{Urls, UrlsDeps};
 use crate::settings::Settings;
 
 /// Processors this build can run, by name. Each system's issue adds its processor here.
-pub const PROCESSORS: &[&str] = &[sixfold_urls::PROCESSOR, sixfold_timeline::PROCESSOR];
+pub const PROCESSORS: &[&str] = &[
+    sixfold_urls::PROCESSOR,
+    sixfold_timeline::PROCESSOR,
+    sixfold_crawler::PROCESSOR,
+];
 
 /// `sixfold topics apply`: creates or grows the catalog's topics; prints what it did.
 pub async fn topics_apply(settings: &Settings) -> Result<()> {
@@ -166,6 +171,8 @@ pub struct Systems {
     pub urls: Arc<Urls>,
     /// Home timeline.
     pub timeline: Arc<Timeline>,
+    /// Web crawler.
+    pub crawler: Arc<Crawler>,
 }
 
 impl Systems {
@@ -198,7 +205,21 @@ impl Systems {
                 metrics: clients.metrics.clone(),
             },
         )?;
-        Ok(Self { urls, timeline })
+        let crawler = Crawler::new(
+            settings.crawler.clone(),
+            CrawlerDeps {
+                store: clients.store.clone(),
+                redis: clients.redis.clone(),
+                producer: clients.producer.clone(),
+                codec: clients.codec.clone(),
+                metrics: clients.metrics.clone(),
+            },
+        )?;
+        Ok(Self {
+            urls,
+            timeline,
+            crawler,
+        })
     }
 
     /// Every system's routes, for the ingress.
@@ -206,6 +227,7 @@ impl Systems {
         vec![
             sixfold_urls::routes::routes(self.urls.clone()),
             sixfold_timeline::routes::routes(self.timeline.clone()),
+            sixfold_crawler::routes::routes(self.crawler.clone()),
         ]
     }
 }
@@ -276,6 +298,20 @@ async fn run_named_processor(
             let timeline = &systems.timeline;
             config.topics = timeline.input_topics();
             run_processor(Arc::new(timeline.processor()), config, context, shutdown).await
+        }
+        sixfold_crawler::PROCESSOR => {
+            // The admission processor and, beside it, the fetch loop over leased hosts.
+            let crawler = systems.crawler.clone();
+            config.topics = crawler.input_topics();
+            let fetcher = tokio::spawn(crawler.clone().run_fetcher(shutdown.clone()));
+            let result =
+                run_processor(Arc::new(crawler.processor()), config, context, shutdown).await;
+            match fetcher.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "crawler fetch loop failed"),
+                Err(error) => tracing::error!(%error, "crawler fetch loop panicked"),
+            }
+            result
         }
         other => bail!("unknown processor {other:?}"),
     };

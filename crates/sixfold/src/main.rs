@@ -55,6 +55,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Crawler pages per second over the local benchmark site.
+    Crawler {
+        /// Base URLs of the site's hosts (`http://127.0.0.1:19100`, ...).
+        #[arg(long, value_delimiter = ',', required = true)]
+        hosts: Vec<String>,
+        /// Pages fetched before the clock stops.
+        #[arg(long, default_value_t = 10_000)]
+        pages: u64,
+    },
     /// Timeline fan-out throughput and tweet-to-timelines latency.
     Timeline {
         /// Followers of the big author (below `timeline.fanout_threshold`).
@@ -96,6 +105,9 @@ async fn main() -> Result<()> {
         Command::Bench { command } => match command {
             BenchCommand::Ratelimit { clients, seconds } => {
                 sixfold::bench::ratelimit(&settings, clients, seconds).await
+            }
+            BenchCommand::Crawler { hosts, pages } => {
+                sixfold::bench::crawler::crawler(&settings, &hosts, pages).await
             }
             BenchCommand::Timeline {
                 followers,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use sixfold_crawler::CrawlerSettings;
 use sixfold_ingress::IngressSettings;
 use sixfold_ratelimit::RateLimitSettings;
 use sixfold_registry::RegistrySettings;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub urls: UrlsSettings,
     /// Home timeline.
     pub timeline: TimelineSettings,
+    /// Web crawler.
+    pub crawler: CrawlerSettings,
     /// Rate limiter of the ingress.
     pub ratelimit: RateLimitSettings,
     /// What `sixfold run` starts by itself when it is not already running.
