@@ -303,15 +303,36 @@ async fn run_named_processor(
             // The admission processor and, beside it, the fetch loop over leased hosts.
             let crawler = systems.crawler.clone();
             config.topics = crawler.input_topics();
-            let fetcher = tokio::spawn(crawler.clone().run_fetcher(shutdown.clone()));
-            let result =
-                run_processor(Arc::new(crawler.processor()), config, context, shutdown).await;
-            match fetcher.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::error!(%error, "crawler fetch loop failed"),
-                Err(error) => tracing::error!(%error, "crawler fetch loop panicked"),
+            let mut fetcher = tokio::spawn(crawler.clone().run_fetcher(shutdown.clone()));
+            let processor = run_processor(
+                Arc::new(crawler.processor()),
+                config,
+                context,
+                shutdown.clone(),
+            );
+            tokio::pin!(processor);
+            tokio::select! {
+                result = &mut processor => {
+                    shutdown.cancel();
+                    let _ = fetcher.await;
+                    result
+                }
+                // The fetch loop ends only on shutdown; anything else stops the process, so
+                // that a crawler never keeps admitting URLs it will not fetch.
+                joined = &mut fetcher => {
+                    let failure = match joined {
+                        Ok(Ok(())) => None,
+                        Ok(Err(error)) => Some(anyhow::anyhow!("crawler fetch loop failed: {error}")),
+                        Err(error) => Some(anyhow::anyhow!("crawler fetch loop panicked: {error}")),
+                    };
+                    shutdown.cancel();
+                    let result = processor.await;
+                    if let Some(failure) = failure {
+                        return Err(failure);
+                    }
+                    result
+                }
             }
-            result
         }
         other => bail!("unknown processor {other:?}"),
     };

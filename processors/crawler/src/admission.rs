@@ -139,30 +139,49 @@ impl Crawler {
             throttled: 0,
         };
         let tier = self.tier(event);
+        self.remember_host(&host).await?;
         // Fast path: the filter has never seen it, so it is new unless another writer claims
         // it first (then the store says so).
         let claimed =
-            !self.bloom_contains(&hash) && self.frontier.claim(&host, &hash, text).await?;
+            !self.bloom_contains(&hash) && self.frontier.claim(&host, &hash, text, tier).await?;
         if !claimed {
             match self.frontier.seen(&host, &hash).await? {
                 Some(seen) if seen.state == SeenState::Done => return Ok(Admission::Duplicate),
-                Some(_) => {
-                    // Claimed and not done: maybe a crash came between claim and queue. The
-                    // queue entry's key is the URL's, so queueing again is harmless.
-                    self.frontier.enqueue(&host, tier, &item).await?;
+                Some(seen) => {
+                    // Claimed and not done: maybe a crash came between claim and queue. Queue
+                    // it where the claim said, keeping an entry that is already there.
+                    self.frontier
+                        .enqueue(&host, seen.tier, &item, false)
+                        .await?;
                     self.bloom_insert(&hash);
                     return Ok(Admission::Duplicate);
                 }
                 // A false positive of the filter: the URL is new after all.
-                None if !self.frontier.claim(&host, &hash, text).await? => {
+                None if !self.frontier.claim(&host, &hash, text, tier).await? => {
                     return Ok(Admission::Duplicate);
                 }
                 None => {}
             }
         }
-        self.frontier.enqueue(&host, tier, &item).await?;
+        self.frontier.enqueue(&host, tier, &item, true).await?;
         self.bloom_insert(&hash);
         Ok(Admission::Queued)
+    }
+
+    /// Records the host in the store's host list once per process.
+    async fn remember_host(&self, host: &str) -> Result<(), CrawlerError> {
+        let known = self
+            .known_hosts
+            .lock()
+            .map(|k| k.contains(host))
+            .unwrap_or(false);
+        if !known {
+            self.frontier.record_host(host).await?;
+            if let Ok(mut k) = self.known_hosts.lock() {
+                k.insert(host.to_string());
+            }
+        }
+        Ok(())
     }
 
     /// The frontier tier of a URL: seeds and shallow pages first.

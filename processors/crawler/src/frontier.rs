@@ -34,6 +34,9 @@ pub struct Seen {
     pub url: String,
     /// Queued or done.
     pub state: SeenState,
+    /// The queue tier it was queued in (so a repeat discovery finds the same entry).
+    #[serde(default)]
+    pub tier: u8,
 }
 
 /// A URL waiting in its host's queue.
@@ -83,6 +86,11 @@ pub struct Frontier {
     prefix: String,
 }
 
+/// Key of a queue entry: tier first (two digits, so tiers sort as numbers), then the URL.
+fn queue_key(tier: u8, hash: &str) -> String {
+    format!("{tier:02}:{hash}")
+}
+
 /// SHA-256 of a URL, hex: the key of a URL everywhere (URLs may be longer than store keys).
 pub fn url_hash(url: &str) -> String {
     hex::encode(Sha256::digest(url.as_bytes()))
@@ -127,15 +135,23 @@ impl Frontier {
         }
     }
 
-    /// Marks a URL seen (queued) unless it already is; true if this call marked it. Also
-    /// records the host, for rebuilding the Bloom filter.
-    pub async fn claim(&self, host: &str, hash: &str, url: &str) -> Result<bool, StoreError> {
-        self.kv()
-            .put(&self.global("hosts"), host, Vec::new())
-            .await?;
+    /// Records a host in the host list (to rebuild the Bloom filter from).
+    pub async fn record_host(&self, host: &str) -> Result<(), StoreError> {
+        self.kv().put(&self.global("hosts"), host, Vec::new()).await
+    }
+
+    /// Marks a URL seen (queued in `tier`) unless it already is; true if this call marked it.
+    pub async fn claim(
+        &self,
+        host: &str,
+        hash: &str,
+        url: &str,
+        tier: u8,
+    ) -> Result<bool, StoreError> {
         let seen = Seen {
             url: url.to_string(),
             state: SeenState::Queued,
+            tier,
         };
         self.kv()
             .put_if_absent(&self.ns("seen", host), hash, json(&seen))
@@ -147,31 +163,60 @@ impl Frontier {
         let seen = Seen {
             url: url.to_string(),
             state: SeenState::Done,
+            tier: 0,
         };
         self.kv()
             .put(&self.ns("seen", host), &url_hash(url), json(&seen))
             .await
     }
 
-    /// Queues a URL in its host's queue (idempotent) and makes sure the host is active without
-    /// touching the politeness state of a host that already is.
-    pub async fn enqueue(&self, host: &str, tier: u8, item: &Queued) -> Result<(), StoreError> {
-        let key = format!("{tier}:{}", url_hash(&item.url));
-        self.kv()
-            .put(&self.ns("queue", host), &key, json(item))
-            .await?;
+    /// Queues a URL in its host's queue and makes sure the host is active without touching
+    /// the politeness state of a host that already is. With `replace` false an entry already
+    /// there is kept (its throttle count survives a repeated discovery).
+    pub async fn enqueue(
+        &self,
+        host: &str,
+        tier: u8,
+        item: &Queued,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let key = queue_key(tier, &url_hash(&item.url));
+        let ns = self.ns("queue", host);
+        if replace {
+            self.kv().put(&ns, &key, json(item)).await?;
+        } else {
+            self.kv().put_if_absent(&ns, &key, json(item)).await?;
+        }
         self.kv()
             .put_if_absent(&self.global("active"), host, json(&HostState::default()))
             .await?;
         Ok(())
     }
 
-    /// The next URL of a host's queue (highest tier first), with its queue key.
+    /// The next URL of a host's queue (highest tier first), with its queue key. An entry that
+    /// does not parse is dropped (logged) rather than blocking the host.
     pub async fn peek(&self, host: &str) -> Result<Option<(String, Queued)>, StoreError> {
         let ns = self.ns("queue", host);
-        let page = self.kv().list(&ns, None, 1).await?;
-        match page.into_iter().next() {
-            Some((key, bytes)) => Ok(Some((key, parse(&ns, &bytes)?))),
+        loop {
+            let page = self.kv().list(&ns, None, 1).await?;
+            let Some((key, bytes)) = page.into_iter().next() else {
+                return Ok(None);
+            };
+            match serde_json::from_slice(&bytes) {
+                Ok(item) => return Ok(Some((key, item))),
+                Err(error) => {
+                    tracing::error!(%error, host, key, "corrupt queue entry dropped");
+                    self.kv().delete(&ns, &key).await?;
+                }
+            }
+        }
+    }
+
+    /// A host's saved politeness state, if it is active.
+    pub async fn host(&self, host: &str) -> Result<Option<HostState>, StoreError> {
+        let ns = self.global("active");
+        match self.kv().get(&ns, host).await? {
+            Some(bytes) => Ok(Some(parse(&ns, &bytes)?)),
             None => Ok(None),
         }
     }
@@ -206,7 +251,11 @@ impl Frontier {
             let done = page.len() < MAX_LIST_LIMIT;
             after = page.last().map(|(k, _)| k.clone());
             for (host, bytes) in page {
-                hosts.push((host, parse(&ns, &bytes)?));
+                // One bad entry must not stop every fetch loop: skip it, loudly.
+                match parse(&ns, &bytes) {
+                    Ok(state) => hosts.push((host, state)),
+                    Err(error) => tracing::error!(%error, host, "corrupt host state skipped"),
+                }
             }
             if done {
                 return Ok(hosts);

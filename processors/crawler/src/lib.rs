@@ -128,6 +128,14 @@ pub struct Crawler {
     stage_seconds: HistogramVec,
     /// URLs queued per host (hosts this process fetches).
     queued: IntGaugeVec,
+    /// Parsed robots.txt rules by host, with the fetch time of the file they came from.
+    robots_rules: Mutex<std::collections::HashMap<String, (i64, robots::Rules)>>,
+    /// Hosts this process has recorded in the host list (saves a store write per URL).
+    known_hosts: Mutex<std::collections::HashSet<String>>,
+    /// Take or renew a host lease (`lua/lease.lua`).
+    lease_script: redis::Script,
+    /// Give a host lease up if still held (`lua/release.lua`).
+    release_script: redis::Script,
 }
 
 impl Crawler {
@@ -209,6 +217,10 @@ impl Crawler {
             fetches,
             stage_seconds,
             queued,
+            robots_rules: Mutex::new(Default::default()),
+            known_hosts: Mutex::new(Default::default()),
+            lease_script: redis::Script::new(include_str!("lua/lease.lua")),
+            release_script: redis::Script::new(include_str!("lua/release.lua")),
             settings,
         }))
     }

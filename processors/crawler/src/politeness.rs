@@ -37,9 +37,12 @@ impl PolitenessPolicy {
     ///
     /// The larger of the default delay and the robots.txt delay (a site may ask for more than
     /// our default, never for less), and, if the host was slow, at least twice its ttfb.
-    /// A robots.txt delay is not capped: honouring what the site asked is the point.
+    /// A robots.txt delay is honoured up to [`PolitenessPolicy::max_backoff`].
     pub fn next_delay(&self, robots_delay: Option<Duration>, ttfb: Duration) -> Duration {
-        let delay = self.default_delay.max(robots_delay.unwrap_or_default());
+        // Capped like a backoff: a hostile `Crawl-delay: 1e16` must not overflow a clock or
+        // park the host for ever.
+        let asked = robots_delay.unwrap_or_default().min(self.max_backoff);
+        let delay = self.default_delay.max(asked);
         if ttfb > self.slow_ttfb {
             delay.max(ttfb.saturating_mul(2))
         } else {
@@ -103,7 +106,9 @@ mod tests {
             (None, Duration::from_millis(1500), secs(3)),
             (Some(secs(5)), secs(2), secs(5)),
             (Some(secs(5)), secs(4), secs(8)),
-            (Some(secs(3600)), secs(1), secs(3600)),
+            // A robots.txt delay above the backoff cap (10 minutes) is capped.
+            (Some(secs(3600)), secs(1), secs(600)),
+            (Some(Duration::MAX), Duration::ZERO, secs(600)),
             (None, Duration::MAX, Duration::MAX),
         ];
         for (robots, ttfb, expected) in table {

@@ -1,7 +1,7 @@
 //! The fetch loop: leases hosts with work, keeps each host polite, fetches one URL per host at
 //! a time, and hands the results on (content store, `crawl.discovered`, `crawl.fetched`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,6 +22,13 @@ use crate::normalize::{Scope, host_key, normalize};
 use crate::politeness::{PolitenessPolicy, parse_retry_after};
 use crate::robots::{MAX_ROBOTS_BYTES, Robots, RobotsVerdict, Rules, robots_for_status};
 
+/// `now` plus `delay`, in ms since the epoch, saturating instead of overflowing.
+fn after(now: i64, delay: Duration) -> i64 {
+    now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Queue entries that need no request cleared in one step, at most.
+const MAX_CLEARED_PER_STEP: usize = 64;
 /// Entries read from one sitemap, at most.
 const MAX_SITEMAP_ENTRIES: usize = 50_000;
 
@@ -111,12 +118,25 @@ enum Step {
 
 impl Crawler {
     /// Runs the fetch loop until `shutdown`: rebuilds the Bloom filter, then repeatedly takes
-    /// due hosts (leasing each), one step per host at a time, at most `concurrency` at once.
+    /// due hosts this process owns (leasing each), one step per host at a time, at most
+    /// `concurrency` at once. On shutdown it stops starting steps and lets the running ones
+    /// finish (up to the fetch timeout), so that their politeness state is saved.
     pub async fn run_fetcher(
         self: Arc<Self>,
         shutdown: CancellationToken,
     ) -> Result<(), StoreError> {
-        let rebuilt = self.rebuild_bloom().await?;
+        let mut pause = Duration::from_millis(200);
+        let rebuilt = loop {
+            match self.rebuild_bloom().await {
+                Ok(count) => break count,
+                Err(error) if error.is_transient() && !shutdown.is_cancelled() => {
+                    tracing::warn!(%error, "bloom filter not rebuilt yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                Err(error) => return Err(error),
+            }
+        };
         tracing::info!(urls = rebuilt, "bloom filter rebuilt from the store");
         let instance = uuid::Uuid::new_v4().to_string();
         let mut members = Members {
@@ -126,43 +146,33 @@ impl Crawler {
             checked: None,
         };
         let mut hosts: HashMap<String, Slot> = HashMap::new();
-        let mut leased: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut steps: JoinSet<(String, Result<Step, StepError>)> = JoinSet::new();
+        let mut leased: HashSet<String> = HashSet::new();
+        let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut steps: JoinSet<Result<Step, StepError>> = JoinSet::new();
+        let mut gauges_at = Instant::now();
         let mut scan = tokio::time::interval(self.settings.scan_interval);
         scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(joined) = steps.join_next(), if !steps.is_empty() => {
-                    let Ok((host, result)) = joined else { continue };
-                    match result {
-                        Ok(Step::Drained) => {
-                            hosts.remove(&host);
-                            leased.remove(&host);
-                            self.queued.with_label_values(&[&host]).set(0);
-                            self.release(&host, &instance).await;
-                        }
-                        Ok(Step::Wait(state)) => {
-                            if let Some(slot) = hosts.get_mut(&host) {
-                                slot.state = state;
-                                slot.busy = false;
-                            }
-                        }
+                Some(joined) = steps.join_next_with_id(), if !steps.is_empty() => {
+                    let (id, result) = match joined {
+                        Ok((id, result)) => (id, result),
+                        // A panicking step must not leave its host marked busy for ever.
                         Err(error) => {
-                            tracing::warn!(%error, host, "crawl step failed; trying again later");
-                            if let Some(slot) = hosts.get_mut(&host) {
-                                slot.busy = false;
-                                slot.state.next_fetch_ms = now_ms() + self.delay_ms();
-                            }
+                            tracing::error!(%error, "crawl step panicked");
+                            (error.id(), Err(StepError::Produce("step panicked".into())))
                         }
-                    }
+                    };
+                    let Some(host) = running.remove(&id) else { continue };
+                    self.finish_step(&host, result, &mut hosts, &mut leased, &instance).await;
                 }
                 _ = scan.tick() => {
                     if let Err(error) = members.refresh(&mut self.redis.clone(), self.settings.host_lease).await {
                         tracing::warn!(%error, "fetcher membership not refreshed");
                         continue;
                     }
-                    if let Err(error) = self.refresh(&mut hosts).await {
+                    if let Err(error) = self.refresh(&mut hosts, &leased).await {
                         tracing::warn!(%error, "active hosts not read");
                         continue;
                     }
@@ -176,57 +186,132 @@ impl Crawler {
                         self.release(&host, &instance).await;
                         leased.remove(&host);
                     }
+                    if gauges_at.elapsed() > Duration::from_secs(5) {
+                        gauges_at = Instant::now();
+                        for host in &leased {
+                            if let Ok(count) = self.frontier.queued(host).await {
+                                self.queued.with_label_values(&[host]).set(count as i64);
+                            }
+                        }
+                    }
                     let now = now_ms();
-                    let mut due: Vec<&String> = hosts
+                    let mut due: Vec<(i64, String)> = hosts
                         .iter()
                         .filter(|(host, slot)| {
                             !slot.busy && slot.state.next_fetch_ms <= now && members.owns(host)
                         })
-                        .map(|(host, _)| host)
+                        .map(|(host, slot)| (slot.state.next_fetch_ms, host.clone()))
                         .collect();
-                    due.sort_by_key(|host| hosts[*host].state.next_fetch_ms);
-                    let free = self.settings.concurrency.saturating_sub(steps.len());
-                    let due: Vec<String> = due.into_iter().take(free).cloned().collect();
-                    for host in due {
+                    due.sort();
+                    let mut free = self.settings.concurrency.saturating_sub(steps.len());
+                    for (_, host) in due {
+                        if free == 0 {
+                            break;
+                        }
                         match self.lease(&host, &instance).await {
-                            Ok(true) => {
-                                leased.insert(host.clone());
-                            }
-                            Ok(false) => continue, // another process crawls it
+                            Ok(true) => {}
+                            Ok(false) => continue, // another process still holds it
                             Err(error) => {
                                 tracing::warn!(%error, "host lease unavailable");
                                 break;
                             }
                         }
                         let Some(slot) = hosts.get_mut(&host) else { continue };
+                        if leased.insert(host.clone()) {
+                            // Newly ours: the last owner's saved politeness state wins.
+                            if let Ok(Some(saved)) = self.frontier.host(&host).await
+                                && saved.next_fetch_ms > now
+                            {
+                                slot.state = saved;
+                                continue;
+                            }
+                        }
                         slot.busy = true;
-                        let state = slot.state.clone();
-                        let crawler = self.clone();
-                        steps.spawn(async move {
-                            let result = crawler.step(&host, state).await;
-                            (host, result)
-                        });
+                        free -= 1;
+                        let (state, crawler, name) = (slot.state.clone(), self.clone(), host.clone());
+                        let task = steps.spawn(async move { crawler.step(&name, state).await });
+                        running.insert(task.id(), host);
                     }
                 }
             }
         }
-        // In-flight fetches are dropped: their URLs are still queued and not done, so whoever
-        // crawls the host next fetches them again.
-        steps.shutdown().await;
-        for host in hosts.keys() {
+        // Let running steps finish, so that their requests are recorded and their hosts'
+        // politeness state saved; whatever is cut off stays queued and not done.
+        let drained = tokio::time::timeout(self.settings.fetch_timeout, async {
+            while let Some(joined) = steps.join_next_with_id().await {
+                if let Ok((id, result)) = joined
+                    && let Some(host) = running.remove(&id)
+                {
+                    self.finish_step(&host, result, &mut hosts, &mut leased, &instance)
+                        .await;
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            steps.shutdown().await;
+        }
+        for host in &leased {
             self.release(host, &instance).await;
         }
         members.leave(&mut self.redis.clone()).await;
         Ok(())
     }
 
-    /// Adds hosts that became active, drops idle ones that left the active set.
-    async fn refresh(&self, hosts: &mut HashMap<String, Slot>) -> Result<(), StoreError> {
+    /// Takes a finished step's result into the host's slot.
+    async fn finish_step(
+        &self,
+        host: &str,
+        result: Result<Step, StepError>,
+        hosts: &mut HashMap<String, Slot>,
+        leased: &mut HashSet<String>,
+        instance: &str,
+    ) {
+        match result {
+            Ok(Step::Drained) => {
+                hosts.remove(host);
+                leased.remove(host);
+                let _ = self.queued.remove_label_values(&[host]);
+                self.release(host, instance).await;
+            }
+            Ok(Step::Wait(state)) => {
+                if let Some(slot) = hosts.get_mut(host) {
+                    slot.state = state;
+                    slot.busy = false;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, host, "crawl step failed; trying again later");
+                // The step saved the host's state before anything after its request could
+                // fail; take it back, and wait at least the default delay.
+                let saved = self.frontier.host(host).await.ok().flatten();
+                if let Some(slot) = hosts.get_mut(host) {
+                    slot.busy = false;
+                    let floor = after(now_ms(), self.settings.default_delay);
+                    slot.state.next_fetch_ms = saved.map_or(floor, |s| s.next_fetch_ms.max(floor));
+                }
+            }
+        }
+    }
+
+    /// Adds hosts that became active, drops idle ones that left the active set, and takes the
+    /// saved politeness state of hosts this process does not hold (another may have moved it).
+    async fn refresh(
+        &self,
+        hosts: &mut HashMap<String, Slot>,
+        leased: &HashSet<String>,
+    ) -> Result<(), StoreError> {
         let active = self.frontier.active_hosts().await?;
-        let mut present = std::collections::HashSet::with_capacity(active.len());
+        let mut present = HashSet::with_capacity(active.len());
         for (host, state) in active {
             present.insert(host.clone());
-            hosts.entry(host).or_insert(Slot { state, busy: false });
+            let slot = hosts.entry(host.clone()).or_insert(Slot {
+                state: state.clone(),
+                busy: false,
+            });
+            if !slot.busy && !leased.contains(&host) {
+                slot.state = state;
+            }
         }
         hosts.retain(|host, slot| slot.busy || present.contains(host));
         Ok(())
@@ -236,36 +321,29 @@ impl Crawler {
         format!("{}:lease:{{{host}}}", self.settings.namespace)
     }
 
-    /// Takes or renews the lease on `host`; false if another process holds it.
+    /// Takes or renews the lease on `host` in one atomic step; false if another process
+    /// holds it.
     async fn lease(&self, host: &str, instance: &str) -> redis::RedisResult<bool> {
-        let key = self.lease_key(host);
-        let ttl = self.settings.host_lease.as_millis() as u64;
-        let mut redis = self.redis.clone();
-        let taken: Option<String> = redis::cmd("SET")
-            .arg(&key)
+        let taken: i64 = self
+            .lease_script
+            .key(self.lease_key(host))
             .arg(instance)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl)
-            .query_async(&mut redis)
+            .arg(self.settings.host_lease.as_millis() as u64)
+            .invoke_async(&mut self.redis.clone())
             .await?;
-        if taken.is_some() {
-            return Ok(true);
-        }
-        let holder: Option<String> = redis.get(&key).await?;
-        if holder.as_deref() == Some(instance) {
-            redis.pexpire::<_, ()>(&key, ttl as i64).await?;
-            return Ok(true);
-        }
-        Ok(false)
+        Ok(taken == 1)
     }
 
+    /// Gives the lease on `host` up, if this process still holds it.
     async fn release(&self, host: &str, instance: &str) {
-        let key = self.lease_key(host);
-        let mut redis = self.redis.clone();
-        let holder: Option<String> = redis.get(&key).await.unwrap_or(None);
-        if holder.as_deref() == Some(instance) {
-            let _ = redis.del::<_, ()>(&key).await;
+        let released = self
+            .release_script
+            .key(self.lease_key(host))
+            .arg(instance)
+            .invoke_async::<i64>(&mut self.redis.clone())
+            .await;
+        if let Err(error) = released {
+            tracing::debug!(%error, host, "lease not released; it expires");
         }
     }
 
@@ -277,45 +355,44 @@ impl Crawler {
         }
     }
 
-    fn delay_ms(&self) -> i64 {
-        self.settings.default_delay.as_millis() as i64
-    }
-
     fn timed(&self, stage: &str, started: Instant) {
         self.stage_seconds
             .with_label_values(&[stage])
             .observe(started.elapsed().as_secs_f64());
     }
 
-    /// One step on a host: at most one request (robots.txt or a page).
+    /// One step on a host: at most one request (robots.txt or a page). URLs that need no
+    /// request (done already, unparsable) are cleared on the way, a bounded number per step.
     async fn step(&self, host: &str, mut state: HostState) -> Result<Step, StepError> {
-        let Some((key, mut item)) = self.frontier.peek(host).await? else {
-            return Ok(if self.frontier.deactivate(host).await? {
-                Step::Drained
-            } else {
-                Step::Wait(state)
-            });
-        };
-        if let Ok(count) = self.frontier.queued(host).await {
-            self.queued.with_label_values(&[host]).set(count as i64);
-        }
-        if self
-            .frontier
-            .seen(host, &url_hash(&item.url))
-            .await?
-            .is_some_and(|s| s.state == SeenState::Done)
-        {
-            self.frontier.dequeue(host, &key).await?;
-            return Ok(Step::Wait(state));
-        }
-        let Ok(url) = Url::parse(&item.url) else {
-            self.frontier.dequeue(host, &key).await?;
-            return Ok(Step::Wait(state));
+        let mut cleared = 0;
+        let (key, mut item, url) = loop {
+            let Some((key, item)) = self.frontier.peek(host).await? else {
+                return Ok(if self.frontier.deactivate(host).await? {
+                    Step::Drained
+                } else {
+                    Step::Wait(state)
+                });
+            };
+            let done = self
+                .frontier
+                .seen(host, &url_hash(&item.url))
+                .await?
+                .is_some_and(|s| s.state == SeenState::Done);
+            match Url::parse(&item.url) {
+                Ok(url) if !done => break (key, item, url),
+                _ => {
+                    self.frontier.dequeue(host, &key).await?;
+                    cleared += 1;
+                    if cleared >= MAX_CLEARED_PER_STEP {
+                        return Ok(Step::Wait(state));
+                    }
+                }
+            }
         };
         let rules = match self.robots(host, &url, &item).await? {
             RobotsStep::Ready(rules) => rules,
             RobotsStep::Fetched(delay) => {
-                state.next_fetch_ms = now_ms() + delay.as_millis() as i64;
+                state.next_fetch_ms = after(now_ms(), delay);
                 self.frontier.save_host(host, &state).await?;
                 return Ok(Step::Wait(state));
             }
@@ -340,7 +417,8 @@ impl Crawler {
         self.timed("fetch", started);
         let throttled =
             matches!(result.status, Some(429 | 503)) && result.outcome == Outcome::HttpError;
-        if throttled && item.throttled < self.settings.max_throttled {
+        if throttled {
+            // The host asked us to slow down, whether or not this URL is tried again.
             let retry_after = result
                 .headers_retry_after
                 .as_deref()
@@ -348,19 +426,23 @@ impl Crawler {
             let previous = state.backoff_ms.map(Duration::from_millis);
             let backoff = self.policy().backoff(previous, retry_after);
             state.backoff_ms = Some(backoff.as_millis() as u64);
-            state.next_fetch_ms = now_ms() + backoff.as_millis() as i64;
+            state.next_fetch_ms = after(now_ms(), backoff);
+        } else {
+            state.backoff_ms = None;
+            let delay = self.policy().next_delay(rules.crawl_delay(), result.ttfb);
+            state.next_fetch_ms = after(now_ms(), delay);
+        }
+        // Saved before anything else can fail: whoever steps this host next (this process
+        // after an error, or another after a hand-over) waits as long as the request asks.
+        self.frontier.save_host(host, &state).await?;
+        if throttled && item.throttled < self.settings.max_throttled {
             item.throttled += 1;
             self.frontier.requeue(host, &key, &item).await?;
-            self.frontier.save_host(host, &state).await?;
             self.fetches.with_label_values(&["throttled"]).inc();
             return Ok(Step::Wait(state));
         }
-        state.backoff_ms = None;
-        let delay = self.policy().next_delay(rules.crawl_delay(), result.ttfb);
-        state.next_fetch_ms = now_ms() + delay.as_millis() as i64;
         self.complete(&item, &result).await?;
         self.frontier.dequeue(host, &key).await?;
-        self.frontier.save_host(host, &state).await?;
         Ok(Step::Wait(state))
     }
 
@@ -550,12 +632,13 @@ impl Crawler {
             let verdict = verdict_of(record.status);
             if verdict == RobotsVerdict::DisallowAll {
                 if age < self.settings.robots_retry {
-                    return Ok(RobotsStep::Unavailable(
-                        record.fetched_at_ms + self.settings.robots_retry.as_millis() as i64,
-                    ));
+                    return Ok(RobotsStep::Unavailable(after(
+                        record.fetched_at_ms,
+                        self.settings.robots_retry,
+                    )));
                 }
             } else if age < self.settings.robots_ttl {
-                return Ok(RobotsStep::Ready(rules_of(&record, &self.product_token())));
+                return Ok(RobotsStep::Ready(self.cached_rules(host, &record)));
             }
         }
         let mut robots_url = url.clone();
@@ -567,7 +650,10 @@ impl Crawler {
         let status = match result.outcome {
             // No rules apply to an address we may not reach: the page fetch records it.
             Outcome::BlockedAddress => 404,
-            _ => result.status.unwrap_or(0),
+            Outcome::Fetched | Outcome::HttpError | Outcome::Redirect => result.status.unwrap_or(0),
+            // The headers came but the body did not (timeout, reset): unreachable, not an
+            // empty file that would allow everything.
+            _ => 0,
         };
         let body = match (&result.body, robots_for_status(status)) {
             (Some(body), RobotsVerdict::Parse) => {
@@ -580,7 +666,6 @@ impl Crawler {
             body,
             fetched_at_ms: now_ms(),
         };
-        self.frontier.save_robots(host, &record).await?;
         if verdict_of(status) == RobotsVerdict::Parse {
             let sitemaps: Vec<(String, DiscoverySource)> =
                 Robots::parse(record.body.as_bytes(), MAX_ROBOTS_BYTES)
@@ -595,6 +680,8 @@ impl Crawler {
             };
             self.discover(&root, &sitemaps).await?;
         }
+        // Cached only after the sitemaps were handed on: a failure before retries both.
+        self.frontier.save_robots(host, &record).await?;
         if result.outcome == Outcome::BlockedAddress {
             return Ok(RobotsStep::Ready(Rules::allow_all()));
         }
@@ -603,6 +690,24 @@ impl Crawler {
         Ok(RobotsStep::Fetched(
             self.policy().next_delay(rules.crawl_delay(), result.ttfb),
         ))
+    }
+
+    /// The parsed rules of a cached robots.txt, parsed once per fetch of the file.
+    fn cached_rules(&self, host: &str, record: &RobotsRecord) -> Rules {
+        if let Ok(cache) = self.robots_rules.lock()
+            && let Some((fetched_at, rules)) = cache.get(host)
+            && *fetched_at == record.fetched_at_ms
+        {
+            return rules.clone();
+        }
+        let rules = rules_of(record, &self.product_token());
+        if let Ok(mut cache) = self.robots_rules.lock() {
+            if cache.len() > 100_000 {
+                cache.clear(); // a crude bound: it refills from the store
+            }
+            cache.insert(host.to_string(), (record.fetched_at_ms, rules.clone()));
+        }
+        rules
     }
 
     fn product_token(&self) -> String {
