@@ -1,13 +1,16 @@
 //! The consumer loop that drives a [`Processor`]: one consumer for the input topics, one per
 //! retry tier.
 //!
-//! Each consumer handles its records one at a time, so records of a partition are processed in
-//! offset order and, when librdkafka calls the rebalance callback (which happens only inside
-//! `recv`), no record is in flight: revoking partitions just commits the stored offsets.
+//! Each consumer takes what one poll has buffered (up to 512 records) and handles it as a batch:
+//! the records of a partition one at a time in offset order, different partitions side by side.
+//! It calls `recv` again only when the whole batch is handled, so when librdkafka calls the
+//! rebalance callback (which happens only inside `recv`) no record is in flight: revoking
+//! partitions just commits the stored offsets.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -25,6 +28,25 @@ use crate::metrics::Metrics;
 use crate::processor::{Classify, Processor, Record};
 use crate::producer::{ProduceError, Producer};
 use crate::settings::KafkaSettings;
+
+/// Records handled per batch, at most: what one poll has buffered, spread over its partitions.
+const MAX_BATCH: usize = 512;
+
+/// The records of `batch` grouped by topic and partition, each group in offset order.
+fn by_partition<'b, 'c>(batch: &'b [BorrowedMessage<'c>]) -> Vec<Vec<&'b BorrowedMessage<'c>>> {
+    let mut groups: Vec<Vec<&BorrowedMessage<'c>>> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, i32), usize> = std::collections::HashMap::new();
+    for message in batch {
+        let slot = *index
+            .entry((message.topic(), message.partition()))
+            .or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+        groups[slot].push(message);
+    }
+    groups
+}
 
 /// Longest pause between attempts to reach the registry or the broker before giving up a record.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -200,11 +222,11 @@ impl<P: Processor> Driver<P> {
         ));
         tracing::info!(group = %lane.group, topics = %lane.topics.join(","), "consumer started");
         loop {
-            let message = tokio::select! {
+            let first = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
                 message = consumer.recv() => message,
             };
-            let message = match message {
+            let first = match first {
                 Ok(message) => message,
                 Err(error) => {
                     // Broker hiccups and missing topics surface here; librdkafka reconnects.
@@ -212,29 +234,88 @@ impl<P: Processor> Driver<P> {
                     continue;
                 }
             };
-            match self.handle(&message, lane.is_retry).await {
-                Ok(()) => {
-                    if let Err(error) = consumer.store_offset_from_message(&message) {
-                        // The partition was revoked meanwhile; its new owner re-processes.
-                        tracing::warn!(%error, group = %lane.group, "offset not stored");
+            let batch = self.gather(&consumer, first, &lane.group);
+            // Each partition's records in offset order, the partitions side by side. No
+            // `recv` runs until the whole batch is handled, so a rebalance (which librdkafka
+            // delivers only inside `recv`) never finds a record in flight.
+            let handled = futures::future::join_all(
+                by_partition(&batch)
+                    .into_iter()
+                    .map(|records| self.handle_in_order(&consumer, records, &lane)),
+            )
+            .await;
+            let mut stop = false;
+            for outcome in handled {
+                match outcome {
+                    Ok(()) => {}
+                    Err((_, Interrupted::Shutdown)) => stop = true,
+                    Err((offset, Interrupted::HandOffRefused(source))) => {
+                        // Earlier records' offsets are committed; this one is re-read on restart.
+                        commit(consumer.as_ref(), &lane.group);
+                        lag.abort();
+                        return Err(ConsumerError::HandOffRefused {
+                            group: lane.group.clone(),
+                            offset,
+                            source: Box::new(source),
+                        });
                     }
                 }
-                Err(Interrupted::Shutdown) => break,
-                Err(Interrupted::HandOffRefused(source)) => {
-                    // Earlier records' offsets are committed; this one is re-read on restart.
-                    commit(consumer.as_ref(), &lane.group);
-                    lag.abort();
-                    return Err(ConsumerError::HandOffRefused {
-                        group: lane.group.clone(),
-                        offset: message.offset(),
-                        source: Box::new(source),
-                    });
-                }
+            }
+            if stop {
+                break;
             }
         }
         commit(consumer.as_ref(), &lane.group);
         lag.abort();
         tracing::info!(group = %lane.group, "consumer stopped");
+        Ok(())
+    }
+
+    /// `first` and the records already waiting behind it, up to [`MAX_BATCH`], minus those of
+    /// partitions a rebalance took away while they were gathered (their new owner reads them
+    /// again from the committed offset).
+    fn gather<'c>(
+        &self,
+        consumer: &'c GroupConsumer,
+        first: BorrowedMessage<'c>,
+        group: &str,
+    ) -> Vec<BorrowedMessage<'c>> {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match consumer.recv().now_or_never() {
+                Some(Ok(message)) => batch.push(message),
+                Some(Err(error)) => {
+                    tracing::warn!(%error, %group, "consume error");
+                    break;
+                }
+                None => break,
+            }
+        }
+        if batch.len() > 1
+            && let Ok(assigned) = consumer.assignment()
+        {
+            batch.retain(|m| assigned.find_partition(m.topic(), m.partition()).is_some());
+        }
+        batch
+    }
+
+    /// Handles one partition's records in offset order, storing each offset once its record
+    /// is done; stops at the first interruption (with the offset of the record it hit).
+    async fn handle_in_order(
+        &self,
+        consumer: &GroupConsumer,
+        records: Vec<&BorrowedMessage<'_>>,
+        lane: &Lane,
+    ) -> Result<(), (i64, Interrupted)> {
+        for message in records {
+            self.handle(message, lane.is_retry)
+                .await
+                .map_err(|interrupted| (message.offset(), interrupted))?;
+            if let Err(error) = consumer.store_offset_from_message(message) {
+                // The partition was revoked meanwhile; its new owner re-processes.
+                tracing::warn!(%error, group = %lane.group, "offset not stored");
+            }
+        }
         Ok(())
     }
 
