@@ -592,3 +592,57 @@ async fn two_instances_split_the_hosts() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_discovery_goes_to_the_dlq_with_its_reason() -> Result<()> {
+    use sixfold_crawler::events::{CRAWL_DISCOVERED_SCHEMA, CrawlDiscovered, DiscoverySource};
+    use sixfold_runtime::codec::EventSchema;
+    use sixfold_runtime::failure::{H_ERROR_CLASS, H_ERROR_MESSAGE};
+    use sixfold_runtime::producer::Outgoing;
+    let prefix = unique("crawl");
+    let group = unique("crawl-group");
+    let dir = tempfile::tempdir()?;
+    let settings = test_settings(&prefix, &dir.path().join("content"));
+    topics_for(&settings, &group).await?;
+    let registry = TestRegistry::start().await?;
+    let store = sqlite_store(dir.path()).await?;
+    let crawler = CrawlerInstance::start(settings.clone(), store, &registry, &group).await?;
+    let event = CrawlDiscovered {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        occurred_at: 1_800_000_000_000,
+        url: "ftp://example.com/file".into(),
+        host: "example.com".into(),
+        crawl_id: "c".into(),
+        depth: 0,
+        priority: 0,
+        source: DiscoverySource::Seed,
+        discovered_from: None,
+        max_depth: None,
+        allowed_domains: vec![],
+    };
+    let codec = AvroCodec::new(&registry.url)?;
+    let payload = codec
+        .encode(
+            &settings.discovered_topic,
+            &EventSchema::parse(CRAWL_DISCOVERED_SCHEMA)?,
+            &event,
+        )
+        .await?;
+    Producer::new(&kafka(), Metrics::new())?
+        .send(Outgoing {
+            topic: &settings.discovered_topic,
+            key: Some(b"example.com"),
+            payload: Some(&payload),
+            headers: &[],
+        })
+        .await?;
+    let dead = crate::harness::read_records(&dlq_topic(&group), 1, Duration::from_secs(60)).await?;
+    assert_eq!(
+        crate::harness::header(&dead[0], H_ERROR_CLASS).as_deref(),
+        Some("invalid_event")
+    );
+    let message = crate::harness::header(&dead[0], H_ERROR_MESSAGE).unwrap_or_default();
+    assert!(message.contains("ftp://example.com/file"), "{message}");
+    crawler.stop().await;
+    Ok(())
+}

@@ -761,3 +761,62 @@ async fn a_full_timeline_ends_where_its_pushed_tweets_end() -> Result<()> {
     assert!(!feed.timeline("reader", 2).await?.contains(&old_star));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follow_record_applied_twice_or_out_of_order_counts_once() -> Result<()> {
+    use sixfold_runtime::{Processor, Record};
+    let feed = Feed::start(|_| {}).await?;
+    let redis = ConnectionManager::new(redis::Client::open(redis_url())?).await?;
+    let dir = tempfile::tempdir()?;
+    let store = sqlite_store(dir.path()).await?;
+    let timeline = Timeline::new(
+        feed.settings.clone(),
+        TimelineDeps {
+            store: store.clone(),
+            redis,
+            producer: feed.producer.clone(),
+            codec: feed.codec.clone(),
+            metrics: Metrics::new(),
+        },
+    )?;
+    let processor = timeline.processor();
+    let record = |follower: &str, offset: i64| -> Result<Record> {
+        let event = FollowChanged {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: 1_800_000_000_000,
+            follower_id: follower.into(),
+            followee_id: "idol".into(),
+            action: FollowAction::Follow,
+        };
+        let schema =
+            apache_avro::Schema::parse_str(sixfold_timeline::events::FOLLOW_CHANGED_SCHEMA)?;
+        Ok(Record {
+            topic: feed.settings.follow_topic.clone(),
+            partition: 0,
+            offset,
+            key: Some(b"idol".to_vec()),
+            value: apache_avro::to_value(&event)?.resolve(&schema)?,
+            timestamp_ms: None,
+            attempt: 1,
+        })
+    };
+    let tables = sixfold_timeline::storage::TimelineStore::new(store, &feed.settings.namespace);
+    // A crash after the count was written and before the edge: the count holds the offset.
+    let mut crashed = sixfold_timeline::storage::FollowerCount {
+        count: 1,
+        ..Default::default()
+    };
+    assert!(crashed.applied.advance(0, 10));
+    tables.put_follower_count("idol", &crashed).await?;
+    let first = record("fan1", 10)?;
+    processor.process(&first).await?; // the redelivery: writes the edge, not the count
+    assert!(tables.follows("fan1", "idol").await?);
+    assert_eq!(tables.follower_count("idol").await?.count, 1);
+    processor.process(&first).await?; // and again: nothing changes
+    // A later follow counts; a repeat of an older offset does not.
+    processor.process(&record("fan2", 11)?).await?;
+    processor.process(&record("fan1", 9)?).await?;
+    let count = tables.follower_count("idol").await?;
+    assert_eq!(count.count, 2, "{count:?}");
+    Ok(())
+}
