@@ -162,12 +162,13 @@ done <"$OUT/ratelimit.txt"
 # benchmark's broker, Redis and store. It seeds one author with 10,000 followers and 50 authors
 # with 200 each (the seed's average), then times 20 tweets of the big author one at a time
 # (produced → pushed into all 10,001 home timelines) and 2,000 tweets of the small ones
-# produced as fast as the broker takes them (throughput of timeline inserts). The ceiling is
+# produced while the processor is stopped, then worked off as a backlog (throughput of timeline
+# inserts, from the processor's first write to its last). The ceiling is
 # redis-benchmark's pipelined ZADD on the same Redis.
 "$BIN" --config "$OUT/bench.yaml" bench timeline --followers 10000 --tweets 2000 --samples 20 \
   2>"$OUT/timeline.err" >"$OUT/timeline.txt"
 read -r _ t_p50 t_p99 t_max t_samples < <(grep '^latency' "$OUT/timeline.txt")
-read -r _ t_tweets t_inserts t_secs < <(grep '^throughput' "$OUT/timeline.txt")
+read -r _ t_tweets t_inserts t_secs t_produce_secs < <(grep '^throughput' "$OUT/timeline.txt")
 read -r _ t_users _ < <(grep '^users' "$OUT/timeline.txt")
 t_rate=$(python3 -c "print(f'{$t_inserts / $t_secs:.0f}')")
 zadd_ceiling=$(redis-benchmark -h 127.0.0.1 -p 6379 -c 32 -P 16 -n 2000000 -r 100000 -q -t zadd |
@@ -191,7 +192,7 @@ PY
 timeline_table=$(cat <<MD
 | benchmark | Sixfold | ceiling | ratio | target |
 |---|---|---|---|---|
-| fan-out: timeline inserts/s (${t_tweets} tweets × 201 timelines, one processor) | ${t_rate} | ${zadd_ceiling%.*} (\`redis-benchmark\` pipelined ZADD) | ${t_ratio} | ≥ 0.5 of the ceiling; seed: 340,000/s for the whole service |
+| fan-out: timeline inserts/s (a backlog of ${t_tweets} tweets × 201 timelines, one processor) | ${t_rate} | ${zadd_ceiling%.*} (\`redis-benchmark\` pipelined ZADD) | ${t_ratio} | ≥ 0.5 of the ceiling; seed: 340,000/s for the whole service |
 | tweet → all 10,001 timelines of a 10,000-follower author, p50 / p99 / max (ms, ${t_samples} tweets) | ${t_p50} / ${t_p99} / ${t_max} | | | < 1,000 ms (Twitter: 5 s) |
 | home timeline read, 20 hydrated tweets, at ${TIMELINE_READ_RATE} req/s offered (${tr_rps} achieved, ${tr_ok} × 200), p50 / p99 (ms) | ${tr_p50} / ${tr_p99} | | | p99 < 5 ms (seed: < 300 ms) |
 MD
@@ -304,8 +305,9 @@ cached (pushes go only to cached timelines), then:
 - times ${t_samples} tweets of the big author one at a time, from producing \`tweet.posted\` to the
   processor having pushed the id into all 10,001 home timelines (the author's and the followers';
   10 \`timeline.fanout\` work items of 1,000 followers each, back through the broker);
-- produces ${t_tweets} tweets of the small authors as fast as the broker acknowledges them and
-  measures timeline inserts per second until all are pushed. Each insert is one Lua script call
+- stops the processor, produces ${t_tweets} tweets of the small authors (${t_produce_secs} s), starts the
+  processor again and measures timeline inserts per second from its first write to its last
+  (the fan-out stage working off a backlog; neither the producer nor the group join counts). Each insert is one Lua script call
   (check the timeline is cached, ZADD, trim to 800), pipelined 500 at a time; the ceiling is
   \`redis-benchmark -t zadd -P 16 -c 32\` on the same Redis.
 

@@ -2,7 +2,8 @@
 //! retry tier.
 //!
 //! Each consumer takes what one poll has buffered (up to 512 records) and handles it as a batch:
-//! the records of a partition one at a time in offset order, different partitions side by side.
+//! the records of a key one at a time in offset order, different keys side by side (at most 64
+//! at once); offsets are stored when the batch is done, up to the first record not handled.
 //! It calls `recv` again only when the whole batch is handled, so when librdkafka calls the
 //! rebalance callback (which happens only inside `recv`) no record is in flight: revoking
 //! partitions just commits the stored offsets.
@@ -10,7 +11,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
+use std::collections::HashMap;
+
+use futures::{FutureExt, StreamExt};
 use rdkafka::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -32,13 +35,37 @@ use crate::settings::KafkaSettings;
 /// Records handled per batch, at most: what one poll has buffered, spread over its partitions.
 const MAX_BATCH: usize = 512;
 
-/// The records of `batch` grouped by topic and partition, each group in offset order.
-fn by_partition<'b, 'c>(batch: &'b [BorrowedMessage<'c>]) -> Vec<Vec<&'b BorrowedMessage<'c>>> {
+/// The consumer's `fetch.wait.max.ms`: the configured wait on input topics; at least 500 ms on
+/// retry tiers, whose records wait a second or more anyway, so that idle retry consumers do not
+/// poll the broker twenty times a second.
+fn fetch_wait(kafka: &KafkaSettings, lane: &Lane) -> Duration {
+    if lane.is_retry {
+        kafka.fetch_wait.max(Duration::from_millis(500))
+    } else {
+        kafka.fetch_wait
+    }
+}
+
+/// Keys handled at once within a batch, at most.
+const MAX_KEYS_IN_FLIGHT: usize = 64;
+
+/// Where and why handling a key's records stopped before the end of the batch.
+struct Stopped<'m> {
+    topic: &'m str,
+    partition: i32,
+    offset: i64,
+    why: Interrupted,
+}
+
+/// The records of `batch` grouped by topic, partition and key, each group in offset order.
+/// Records with the same key share a partition, so this keeps the order that matters (per
+/// key, as DESIGN.md promises) while records of different keys run side by side.
+fn by_key<'b, 'c>(batch: &'b [BorrowedMessage<'c>]) -> Vec<Vec<&'b BorrowedMessage<'c>>> {
     let mut groups: Vec<Vec<&BorrowedMessage<'c>>> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, i32), usize> = std::collections::HashMap::new();
+    let mut index: HashMap<(&str, i32, Option<&[u8]>), usize> = HashMap::new();
     for message in batch {
         let slot = *index
-            .entry((message.topic(), message.partition()))
+            .entry((message.topic(), message.partition(), message.key()))
             .or_insert_with(|| {
                 groups.push(Vec::new());
                 groups.len() - 1
@@ -235,33 +262,43 @@ impl<P: Processor> Driver<P> {
                 }
             };
             let batch = self.gather(&consumer, first, &lane.group);
-            // Each partition's records in offset order, the partitions side by side. No
-            // `recv` runs until the whole batch is handled, so a rebalance (which librdkafka
-            // delivers only inside `recv`) never finds a record in flight.
-            let handled = futures::future::join_all(
-                by_partition(&batch)
-                    .into_iter()
-                    .map(|records| self.handle_in_order(&consumer, records, &lane)),
-            )
-            .await;
-            let mut stop = false;
+            // Each key's records in offset order, different keys side by side. No `recv` runs
+            // until the whole batch is handled, so a rebalance (which librdkafka delivers only
+            // inside `recv`) never finds a record in flight.
+            let mut work = Vec::new();
+            for records in by_key(&batch) {
+                work.push(self.handle_in_order(records, lane.is_retry));
+            }
+            let handled: Vec<Result<(), Stopped<'_>>> = futures::stream::iter(work)
+                .buffer_unordered(MAX_KEYS_IN_FLIGHT)
+                .collect()
+                .await;
+            let mut stopped: HashMap<(&str, i32), i64> = HashMap::new();
+            let mut shutdown = false;
+            let mut refused = None;
             for outcome in handled {
-                match outcome {
-                    Ok(()) => {}
-                    Err((_, Interrupted::Shutdown)) => stop = true,
-                    Err((offset, Interrupted::HandOffRefused(source))) => {
-                        // Earlier records' offsets are committed; this one is re-read on restart.
-                        commit(consumer.as_ref(), &lane.group);
-                        lag.abort();
-                        return Err(ConsumerError::HandOffRefused {
-                            group: lane.group.clone(),
-                            offset,
-                            source: Box::new(source),
-                        });
-                    }
+                let Err(stop) = outcome else { continue };
+                let first = stopped
+                    .entry((stop.topic, stop.partition))
+                    .or_insert(stop.offset);
+                *first = (*first).min(stop.offset);
+                match stop.why {
+                    Interrupted::Shutdown => shutdown = true,
+                    Interrupted::HandOffRefused(source) => refused = Some((stop.offset, source)),
                 }
             }
-            if stop {
+            self.store_done_offsets(&consumer, &batch, &stopped, &lane.group);
+            if let Some((offset, source)) = refused {
+                // Earlier records' offsets are committed; this one is re-read on restart.
+                commit(consumer.as_ref(), &lane.group);
+                lag.abort();
+                return Err(ConsumerError::HandOffRefused {
+                    group: lane.group.clone(),
+                    offset,
+                    source: Box::new(source),
+                });
+            }
+            if shutdown {
                 break;
             }
         }
@@ -299,24 +336,52 @@ impl<P: Processor> Driver<P> {
         batch
     }
 
-    /// Handles one partition's records in offset order, storing each offset once its record
-    /// is done; stops at the first interruption (with the offset of the record it hit).
-    async fn handle_in_order(
+    /// Handles one key's records in offset order; stops at the first interruption.
+    async fn handle_in_order<'m>(
         &self,
-        consumer: &GroupConsumer,
-        records: Vec<&BorrowedMessage<'_>>,
-        lane: &Lane,
-    ) -> Result<(), (i64, Interrupted)> {
+        records: Vec<&'m BorrowedMessage<'_>>,
+        from_retry_topic: bool,
+    ) -> Result<(), Stopped<'m>> {
         for message in records {
-            self.handle(message, lane.is_retry)
+            self.handle(message, from_retry_topic)
                 .await
-                .map_err(|interrupted| (message.offset(), interrupted))?;
-            if let Err(error) = consumer.store_offset_from_message(message) {
-                // The partition was revoked meanwhile; its new owner re-processes.
-                tracing::warn!(%error, group = %lane.group, "offset not stored");
-            }
+                .map_err(|why| Stopped {
+                    topic: message.topic(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    why,
+                })?;
         }
         Ok(())
+    }
+
+    /// Stores, per partition, the offset after the last record of the batch below the first
+    /// one that was not handled: every record before that one is done (each key's records
+    /// run in offset order and stop at their first interruption), so nothing unhandled is
+    /// ever committed, whatever order the keys finished in.
+    fn store_done_offsets(
+        &self,
+        consumer: &GroupConsumer,
+        batch: &[BorrowedMessage<'_>],
+        stopped: &HashMap<(&str, i32), i64>,
+        group: &str,
+    ) {
+        let mut last_done: HashMap<(&str, i32), &BorrowedMessage<'_>> = HashMap::new();
+        for message in batch {
+            let partition = (message.topic(), message.partition());
+            if stopped
+                .get(&partition)
+                .is_none_or(|&first| message.offset() < first)
+            {
+                last_done.insert(partition, message);
+            }
+        }
+        for message in last_done.into_values() {
+            if let Err(error) = consumer.store_offset_from_message(message) {
+                // The partition was revoked meanwhile; its new owner re-processes.
+                tracing::warn!(%error, %group, "offset not stored");
+            }
+        }
     }
 
     fn consumer(&self, lane: &Lane) -> Result<GroupConsumer, ConsumerError> {
@@ -339,7 +404,9 @@ impl<P: Processor> Driver<P> {
             .set("heartbeat.interval.ms", "1000")
             .set(
                 "fetch.wait.max.ms",
-                self.context.kafka.fetch_wait.as_millis().to_string(),
+                fetch_wait(&self.context.kafka, lane)
+                    .as_millis()
+                    .to_string(),
             )
             // A retry tier sleeps in the poll loop until its head record is due; the group must
             // not evict it meanwhile.

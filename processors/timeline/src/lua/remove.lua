@@ -1,8 +1,10 @@
--- Take tweet ids out of one home timeline and cancel any rebuild in progress, whose store read
+-- Take tweet ids out of home timelines and cancel any rebuild in progress, whose store read
 -- may predate the removal and would put the ids back.
--- KEYS[1] home timeline, KEYS[2] its rebuild marker; ARGV tweet ids.
-if #ARGV > 0 then
-  redis.call('ZREM', KEYS[1], unpack(ARGV))
+-- KEYS: pairs of (home timeline, its rebuild marker); ARGV: tweet ids.
+for k = 1, #KEYS, 2 do
+  if #ARGV > 0 then
+    redis.call('ZREM', KEYS[k], unpack(ARGV))
+  end
+  redis.call('DEL', KEYS[k + 1])
 end
-redis.call('DEL', KEYS[2])
 return 1
