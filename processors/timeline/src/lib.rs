@@ -50,8 +50,9 @@
 //!   unfollow removed). Replaying `follow.changed` into an empty store recounts exactly.
 //! - A `timeline.fanout` ADD item still queued when its follower unfollows the author puts that
 //!   one tweet back into the follower's timeline.
-//! - Tweet bodies are fetched with one `MGET` per page: on Redis Cluster that needs the keys in
-//!   one slot, which they are not; a cluster deployment needs per-key `GET`s there.
+//! - Single Redis node: tweet bodies are fetched with one `MGET` per page, and pushes write 100
+//!   users' timelines per script call; on Redis Cluster both need their keys grouped by slot
+//!   first, which this build does not do.
 //! - `timeline.node_id` must differ between ingresses running at once; nothing enforces it.
 
 pub mod cache;
