@@ -187,6 +187,17 @@ struct Lane {
 /// librdkafka callbacks: commit before giving partitions up, log assignments.
 struct GroupContext {
     group: String,
+    /// Bumped whenever partitions are revoked: a record received before the latest revoke
+    /// belongs to a partition that was taken away (and, with the eager protocol, every
+    /// partition is), so the batch drops it and the owner reads it again from the committed
+    /// offset.
+    revocations: std::sync::atomic::AtomicU64,
+}
+
+impl GroupContext {
+    fn revocations(&self) -> u64 {
+        self.revocations.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl ClientContext for GroupContext {}
@@ -196,6 +207,8 @@ impl ConsumerContext for GroupContext {
         if let Rebalance::Revoke(partitions) = rebalance {
             tracing::info!(group = %self.group, partitions = partitions.count(), "partitions revoked; committing");
             commit(consumer, &self.group);
+            self.revocations
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -308,19 +321,22 @@ impl<P: Processor> Driver<P> {
         Ok(())
     }
 
-    /// `first` and the records already waiting behind it, up to [`MAX_BATCH`], minus those of
-    /// partitions a rebalance took away while they were gathered (their new owner reads them
-    /// again from the committed offset).
+    /// `first` and the records already waiting behind it, up to [`MAX_BATCH`], minus those
+    /// received before a revoke that happened while they were gathered: their partitions were
+    /// taken away (the eager protocol revokes all), and whoever owns them now reads them again
+    /// from the committed offset. (The consumer's assignment is not asked: that call waits on
+    /// librdkafka's main thread, which may itself be waiting for this thread to poll.)
     fn gather<'c>(
         &self,
         consumer: &'c GroupConsumer,
         first: BorrowedMessage<'c>,
         group: &str,
     ) -> Vec<BorrowedMessage<'c>> {
-        let mut batch = vec![first];
+        let context = consumer.context();
+        let mut batch = vec![(context.revocations(), first)];
         while batch.len() < MAX_BATCH {
             match consumer.recv().now_or_never() {
-                Some(Ok(message)) => batch.push(message),
+                Some(Ok(message)) => batch.push((context.revocations(), message)),
                 Some(Err(error)) => {
                     tracing::warn!(%error, %group, "consume error");
                     break;
@@ -328,12 +344,12 @@ impl<P: Processor> Driver<P> {
                 None => break,
             }
         }
-        if batch.len() > 1
-            && let Ok(assigned) = consumer.assignment()
-        {
-            batch.retain(|m| assigned.find_partition(m.topic(), m.partition()).is_some());
-        }
+        let current = context.revocations();
         batch
+            .into_iter()
+            .filter(|(received_under, _)| *received_under == current)
+            .map(|(_, message)| message)
+            .collect()
     }
 
     /// Handles one key's records in offset order; stops at the first interruption.
@@ -419,6 +435,7 @@ impl<P: Processor> Driver<P> {
         let consumer: GroupConsumer = config
             .create_with_context(GroupContext {
                 group: lane.group.clone(),
+                revocations: std::sync::atomic::AtomicU64::new(0),
             })
             .map_err(kafka_error)?;
         let topics: Vec<&str> = lane.topics.iter().map(String::as_str).collect();
