@@ -52,6 +52,17 @@ impl ProduceError {
     }
 }
 
+/// Why an event was not handed to the broker (see [`Producer::send_event`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct EventSendError {
+    /// Trying again cannot help: the value does not fit its schema, or the broker refuses
+    /// the record for good (see [`ProduceError::is_permanent`]).
+    pub permanent: bool,
+    /// What went wrong.
+    pub message: String,
+}
+
 /// A record to produce. Headers are `(name, value)` pairs.
 #[derive(Debug, Clone, Copy)]
 pub struct Outgoing<'a> {
@@ -112,6 +123,36 @@ impl Producer {
             );
         let inner = config.create().map_err(ProduceError::Config)?;
         Ok(Self { inner, metrics })
+    }
+
+    /// Encodes `event` with `schema` (Confluent wire format, registering the schema under
+    /// `<topic>-value` when needed) and sends it with `key`, waiting for the acknowledgement.
+    pub async fn send_event<T: serde::Serialize>(
+        &self,
+        codec: &crate::codec::AvroCodec,
+        topic: &str,
+        schema: &crate::codec::EventSchema,
+        key: &str,
+        event: &T,
+    ) -> Result<Delivered, EventSendError> {
+        let payload = codec
+            .encode(topic, schema, event)
+            .await
+            .map_err(|e| EventSendError {
+                permanent: !e.retriable,
+                message: e.to_string(),
+            })?;
+        self.send(Outgoing {
+            topic,
+            key: Some(key.as_bytes()),
+            payload: Some(&payload),
+            headers: &[],
+        })
+        .await
+        .map_err(|e| EventSendError {
+            permanent: e.is_permanent(),
+            message: e.to_string(),
+        })
     }
 
     /// Sends one record and waits for the broker's acknowledgement.

@@ -59,7 +59,7 @@ use redis::aio::ConnectionManager;
 use serde::Serialize;
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::metrics::Metrics;
-use sixfold_runtime::producer::{Outgoing, Producer};
+use sixfold_runtime::producer::Producer;
 use sixfold_store::Store;
 
 pub use crate::admission::CrawlerProcessor;
@@ -293,20 +293,10 @@ impl Crawler {
         key: &str,
         event: &T,
     ) -> Result<(), String> {
-        let payload = self
-            .codec
-            .encode(topic, schema, event)
-            .await
-            .map_err(|e| e.to_string())?;
         self.producer
-            .send(Outgoing {
-                topic,
-                key: Some(key.as_bytes()),
-                payload: Some(&payload),
-                headers: &[],
-            })
+            .send_event(&self.codec, topic, schema, key, event)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }

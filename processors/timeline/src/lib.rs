@@ -74,7 +74,7 @@ use serde::{Deserialize, Serialize};
 use sixfold_ingress::ApiError;
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::metrics::Metrics;
-use sixfold_runtime::producer::{Outgoing, ProduceError, Producer};
+use sixfold_runtime::producer::Producer;
 use sixfold_store::Store;
 
 use crate::cache::TimelineCache;
@@ -321,26 +321,9 @@ impl Timeline {
         key: &str,
         event: &T,
     ) -> Result<(), ProduceFailure> {
-        let payload =
-            self.codec
-                .encode(topic, schema, event)
-                .await
-                .map_err(|e| ProduceFailure {
-                    permanent: !e.retriable,
-                    message: e.to_string(),
-                })?;
         self.producer
-            .send(Outgoing {
-                topic,
-                key: Some(key.as_bytes()),
-                payload: Some(&payload),
-                headers: &[],
-            })
-            .await
-            .map_err(|e: ProduceError| ProduceFailure {
-                permanent: e.is_permanent(),
-                message: e.to_string(),
-            })?;
+            .send_event(&self.codec, topic, schema, key, event)
+            .await?;
         Ok(())
     }
 }
@@ -357,14 +340,7 @@ pub enum PostError {
 }
 
 /// An event that could not be handed to the broker.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct ProduceFailure {
-    /// Trying again cannot help (the value does not fit its schema, the broker refuses it).
-    pub permanent: bool,
-    /// What went wrong.
-    pub message: String,
-}
+pub type ProduceFailure = sixfold_runtime::producer::EventSendError;
 
 fn check_settings(s: &TimelineSettings) -> Result<(), String> {
     if s.cap == 0 || s.fanout_batch == 0 || s.max_page == 0 {

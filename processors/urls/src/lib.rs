@@ -63,7 +63,7 @@ use sixfold_ingress::ApiError;
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::failure::now_ms;
 use sixfold_runtime::metrics::Metrics;
-use sixfold_runtime::producer::{Outgoing, Producer};
+use sixfold_runtime::producer::Producer;
 use sixfold_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -377,21 +377,17 @@ impl Urls {
 
     async fn produce_created(&self, link: &Link) -> Result<(), String> {
         let event = UrlCreated::of(link);
-        let payload = self
-            .codec
-            .encode(&self.topics.created, &self.created_schema, &event)
-            .await
-            .map_err(|e| e.to_string())?;
         self.producer
-            .send(Outgoing {
-                topic: &self.topics.created,
-                key: Some(link.code.as_bytes()),
-                payload: Some(&payload),
-                headers: &[],
-            })
+            .send_event(
+                &self.codec,
+                &self.topics.created,
+                &self.created_schema,
+                &link.code,
+                &event,
+            )
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// The link for `code`: process memory, then Redis, then the store (filling the caches).
