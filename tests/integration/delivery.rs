@@ -18,7 +18,10 @@ fn spawn_processor(h: &Harness, name: &str, topic: &str, instance: &str) -> Resu
         .env("LEDGER_REGISTRY_URL", &h.registry.url)
         .env("LEDGER_PREFIX", h.keys.namespace())
         .env("LEDGER_SQLITE", &h.sqlite_path)
-        .env("LEDGER_DELAY_MS", "20")
+        // Slow enough that the first instance runs a few seconds (heartbeats sent) before it is
+        // killed: tansu did not expire a member killed right after it joined (docs/broker.md).
+        // Records of different keys run side by side, so 20 ms would reach a third in 0.2 s.
+        .env("LEDGER_DELAY_MS", "300")
         .env("LEDGER_INSTANCE", instance)
         .env("RUST_LOG", "warn")
         .spawn()?)
