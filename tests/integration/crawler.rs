@@ -558,8 +558,22 @@ async fn two_instances_split_the_hosts() -> Result<()> {
         mine.user_agent = format!("sixfold-crawler/{name}");
         instances.push(CrawlerInstance::start(mine, store.clone(), &registry, &group).await?);
     }
-    // Let both fetch loops register before there is work.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Both fetch loops registered (live members) before there is work.
+    let redis = ConnectionManager::new(redis::Client::open(redis_url())?).await?;
+    let members = format!("{prefix}:fetchers");
+    wait_for(
+        "both fetch loops registered",
+        Duration::from_secs(30),
+        || {
+            let (mut redis, members) = (redis.clone(), members.clone());
+            async move {
+                redis::AsyncCommands::zcard::<_, usize>(&mut redis, &members)
+                    .await
+                    .is_ok_and(|n| n == 2)
+            }
+        },
+    )
+    .await?;
     instances[0]
         .seed(json!({"urls": [format!("{}/p/0", site.base(0))]}))
         .await?;
