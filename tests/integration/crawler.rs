@@ -574,6 +574,10 @@ async fn two_instances_split_the_hosts() -> Result<()> {
         },
     )
     .await?;
+    // Each fetch loop re-reads the member list at most once a second; until both have seen
+    // both, one may lease hosts it is about to hand over (a legitimate hand-over, but this test
+    // checks the steady state).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     instances[0]
         .seed(json!({"urls": [format!("{}/p/0", site.base(0))]}))
         .await?;
