@@ -133,37 +133,38 @@ impl TimelineCache {
         if ids.is_empty() {
             return Ok(());
         }
-        for chunk in users.chunks(PIPELINE) {
-            let mut pipe = redis::pipe();
-            pipe.load_script(&self.scripts.push).ignore();
-            for group in chunk.chunks(TIMELINES_PER_CALL) {
-                let mut call = self.scripts.push.prepare_invoke();
-                for user in group {
-                    call.key(self.home_key(user)).key(self.rebuild_key(user));
-                }
-                call.arg(self.cap).arg(self.timeline_ttl_ms);
-                for id in ids {
-                    call.arg(*id);
-                }
-                pipe.invoke_script(&call).ignore();
-            }
-            pipe.query_async::<()>(&mut self.redis.clone()).await?;
-        }
-        Ok(())
+        let mut args = vec![self.cap as i64, self.timeline_ttl_ms as i64];
+        args.extend_from_slice(ids);
+        self.for_each_timeline(&self.scripts.push, users, &args)
+            .await
     }
 
     /// Takes `ids` out of the home timelines of `users` and cancels their rebuilds.
     pub async fn remove(&self, users: &[String], ids: &[i64]) -> RedisResult<()> {
+        self.for_each_timeline(&self.scripts.remove, users, ids)
+            .await
+    }
+
+    /// Runs `script` over the (home timeline, rebuild marker) key pairs of `users`, at most
+    /// [`TIMELINES_PER_CALL`] pairs per call and [`PIPELINE`] timelines per round trip, with
+    /// the same `args` for every call. The script is loaded in each pipeline, because a Redis
+    /// restarted since the last one has forgotten it.
+    async fn for_each_timeline(
+        &self,
+        script: &Script,
+        users: &[String],
+        args: &[i64],
+    ) -> RedisResult<()> {
         for chunk in users.chunks(PIPELINE) {
             let mut pipe = redis::pipe();
-            pipe.load_script(&self.scripts.remove).ignore();
+            pipe.load_script(script).ignore();
             for group in chunk.chunks(TIMELINES_PER_CALL) {
-                let mut call = self.scripts.remove.prepare_invoke();
+                let mut call = script.prepare_invoke();
                 for user in group {
                     call.key(self.home_key(user)).key(self.rebuild_key(user));
                 }
-                for id in ids {
-                    call.arg(*id);
+                for arg in args {
+                    call.arg(*arg);
                 }
                 pipe.invoke_script(&call).ignore();
             }
