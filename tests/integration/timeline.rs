@@ -43,6 +43,7 @@ struct Feed {
     producer: Producer,
     codec: Arc<AvroCodec>,
     group: String,
+    metrics: Metrics,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -129,7 +130,7 @@ impl Feed {
             kafka: kafka(),
             codec: codec.clone(),
             producer: producer.clone(),
-            metrics,
+            metrics: metrics.clone(),
         };
         tokio::spawn(run_processor(
             Arc::new(timeline.processor()),
@@ -146,6 +147,7 @@ impl Feed {
             producer,
             codec,
             group: group.to_string(),
+            metrics,
             shutdown,
             _dir: dir,
         })
@@ -289,6 +291,14 @@ impl Feed {
         let key = format!("{}:{{{user}}}", self.settings.namespace);
         let members: Vec<String> = self.redis.clone().zrevrange(key, 0, -1).await?;
         Ok(members.iter().filter_map(|m| m.parse().ok()).collect())
+    }
+
+    /// Records of `topic` the processor has finished with (processed, or handed on).
+    fn processed(&self, topic: &str) -> u64 {
+        self.metrics
+            .processing_seconds
+            .with_label_values(&[&self.group, topic])
+            .get_sample_count()
     }
 
     /// Deletes every Redis key of this feed, as if Redis had restarted empty.
@@ -565,21 +575,20 @@ async fn replaying_the_topics_rebuilds_identical_timelines() -> Result<()> {
     let second = Feed::start_with(settings, registry, &unique("tl-replay")).await?;
     second.expect_followers("u1", 3, "pull").await?;
     second.expect_followers("u4", 0, "push").await?;
+    // Every record replayed (a timeline can match half-way through, before the deletion or
+    // the unfollow was replayed), then each timeline exactly as computed.
+    let s = &second.settings;
+    wait_for("every record replayed", PATIENCE, || async {
+        second.processed(&s.follow_topic) >= 9
+            && second.processed(&s.posted_topic) >= 15
+            && second.processed(&s.deleted_topic) >= 1
+    })
+    .await?;
     for user in users {
         second
             .expect_timeline(user, &expected[user])
             .await
             .context("after replay")?;
-    }
-    // A timeline can match half-way through the replay (before the deletion or the unfollow
-    // were replayed): read them all again once the processor has had time to finish.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    for user in users {
-        assert_eq!(
-            second.timeline(user, 4).await?,
-            expected[user],
-            "{user} after replay"
-        );
     }
     Ok(())
 }

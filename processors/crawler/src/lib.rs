@@ -136,6 +136,8 @@ pub struct Crawler {
     lease_script: redis::Script,
     /// Give a host lease up if still held (`lua/release.lua`).
     release_script: redis::Script,
+    /// Fetch loops (this one included) in this process's latest view of the members.
+    fetch_loops_seen: std::sync::atomic::AtomicUsize,
 }
 
 impl Crawler {
@@ -221,6 +223,7 @@ impl Crawler {
             known_hosts: Mutex::new(Default::default()),
             lease_script: redis::Script::new(include_str!("lua/lease.lua")),
             release_script: redis::Script::new(include_str!("lua/release.lua")),
+            fetch_loops_seen: std::sync::atomic::AtomicUsize::new(0),
             settings,
         }))
     }
@@ -247,6 +250,13 @@ impl Crawler {
     /// watch it.
     pub fn fetch_count(&self, outcome: &str) -> u64 {
         self.fetches.with_label_values(&[outcome]).get()
+    }
+
+    /// How many fetch loops (this one included) this process's fetch loop last saw alive;
+    /// hosts are spread over exactly those.
+    pub fn fetch_loops_seen(&self) -> usize {
+        self.fetch_loops_seen
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Seconds spent and observations per crawl stage so far (for the benchmark's breakdown).

@@ -172,6 +172,8 @@ impl Crawler {
                         tracing::warn!(%error, "fetcher membership not refreshed");
                         continue;
                     }
+                    self.fetch_loops_seen
+                        .store(members.live.len(), std::sync::atomic::Ordering::Relaxed);
                     if let Err(error) = self.refresh(&mut hosts, &leased).await {
                         tracing::warn!(%error, "active hosts not read");
                         continue;
