@@ -15,6 +15,8 @@
 //! - [`scylladb::ScyllaStore`] (feature `scylla`, on by default): ScyllaDB through the
 //!   `scylla` driver, statements prepared once at connect, token-aware routing,
 //!   `LOCAL_QUORUM`.
+//! - [`blobs`]: blobs by content hash through `object_store` (crawled pages, chat
+//!   attachments).
 //! - [`conformance`]: the behaviour every adapter must show, run by `tests/conformance_*.rs`.
 //!
 //! # Consistency of each operation
@@ -45,6 +47,7 @@
 //!    session with its sub-stores).
 //! 4. Add the behaviour to [`conformance`] so both adapters are held to it.
 
+pub mod blobs;
 pub mod conformance;
 mod error;
 mod kv;

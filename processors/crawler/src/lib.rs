@@ -14,7 +14,7 @@
 //!   fetches one URL per host at a time, up to `concurrency` hosts at once: robots.txt first
 //!   (RFC 9309, cached in the store for `robots_ttl`; `Sitemap:` lines feed discovery), then
 //!   the page ([`fetch`]: timeouts, body limit, same-host redirects, refusal of private and
-//!   loopback addresses). The body goes to the content store under its SHA-256 ([`blobs`]:
+//!   loopback addresses). The body goes to the content store under its SHA-256 (`sixfold_store::blobs`:
 //!   identical bodies stored once), links are extracted with an HTML parser ([`extract`]) and
 //!   produced to `crawl.discovered`, the result to `crawl.fetched`. The host's next fetch is
 //!   due after [`politeness`]: the delay (1 s, or the robots.txt `Crawl-delay`, or twice a slow
@@ -38,7 +38,6 @@
 #![warn(missing_docs)]
 
 pub mod admission;
-pub mod blobs;
 pub mod bloom;
 pub mod events;
 pub mod extract;
@@ -63,11 +62,11 @@ use sixfold_runtime::producer::Producer;
 use sixfold_store::Store;
 
 pub use crate::admission::CrawlerProcessor;
-use crate::blobs::ContentStore;
 use crate::bloom::BloomFilter;
 use crate::frontier::Frontier;
 use crate::normalize::NormalizeSettings;
 pub use crate::settings::CrawlerSettings;
+use sixfold_store::blobs::ContentStore;
 
 /// The processor's name (consumer group, retry and DLQ topics).
 pub const PROCESSOR: &str = "crawler";

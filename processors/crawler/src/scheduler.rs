@@ -454,7 +454,7 @@ impl Crawler {
         let mut stored = None;
         if let (Outcome::Fetched, Some(body)) = (result.outcome, &result.body) {
             let started = Instant::now();
-            stored = Some(self.content.put(body.clone()).await?);
+            stored = Some(self.content.put("pages", body.clone()).await?);
             self.timed("store", started);
             let started = Instant::now();
             let text = String::from_utf8_lossy(body);
