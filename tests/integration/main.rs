@@ -1,6 +1,7 @@
 //! Integration tests against the real broker, Redis and store that `make services-up` starts.
 //! One test binary; each module is one capability.
 
+mod chat;
 mod crawler;
 mod delivery;
 mod harness;

@@ -4,6 +4,7 @@
 //! Every test uses fresh topic names, consumer groups and Redis key prefixes, so tests run in
 //! parallel against one broker and one Redis without seeing each other.
 
+pub mod chat;
 pub mod ledger;
 
 use std::future::Future;

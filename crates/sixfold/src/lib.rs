@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use redis::aio::ConnectionManager;
+use sixfold_chat::{Chat, ChatDeps};
 use sixfold_crawler::{Crawler, CrawlerDeps};
 use sixfold_ingress::{ApiKeyEntry, Readiness};
 use sixfold_ratelimit::RateLimiter;
@@ -33,6 +34,7 @@ use crate::settings::Settings;
 pub const PROCESSORS: &[&str] = &[
     sixfold_urls::PROCESSOR,
     sixfold_timeline::PROCESSOR,
+    sixfold_chat::PROCESSOR,
     sixfold_crawler::PROCESSOR,
 ];
 
@@ -171,6 +173,8 @@ pub struct Systems {
     pub urls: Arc<Urls>,
     /// Home timeline.
     pub timeline: Arc<Timeline>,
+    /// Chat (its gateway runs in ingress processes).
+    pub chat: Arc<Chat>,
     /// Web crawler.
     pub crawler: Arc<Crawler>,
 }
@@ -192,7 +196,7 @@ impl Systems {
                 codec: clients.codec.clone(),
                 metrics: clients.metrics.clone(),
                 public_url: settings.ingress.public_url.clone(),
-                shutdown,
+                shutdown: shutdown.clone(),
             },
         )?;
         let timeline = Timeline::new(
@@ -203,6 +207,19 @@ impl Systems {
                 producer: clients.producer.clone(),
                 codec: clients.codec.clone(),
                 metrics: clients.metrics.clone(),
+            },
+        )?;
+        let chat = Chat::new(
+            settings.chat.clone(),
+            ChatDeps {
+                store: clients.store.clone(),
+                redis: clients.redis.clone(),
+                redis_url: settings.redis.url.clone(),
+                producer: clients.producer.clone(),
+                codec: clients.codec.clone(),
+                metrics: clients.metrics.clone(),
+                public_url: settings.ingress.public_url.clone(),
+                shutdown: shutdown.clone(),
             },
         )?;
         let crawler = Crawler::new(
@@ -218,6 +235,7 @@ impl Systems {
         Ok(Self {
             urls,
             timeline,
+            chat,
             crawler,
         })
     }
@@ -227,6 +245,7 @@ impl Systems {
         vec![
             sixfold_urls::routes::routes(self.urls.clone()),
             sixfold_timeline::routes::routes(self.timeline.clone()),
+            sixfold_chat::routes::routes(self.chat.clone()),
             sixfold_crawler::routes::routes(self.crawler.clone()),
         ]
     }
@@ -265,7 +284,11 @@ async fn serve_ingress(
     let listener = tokio::net::TcpListener::bind(settings.ingress.listen)
         .await
         .with_context(|| format!("bind ingress to {}", settings.ingress.listen))?;
-    sixfold_ingress::serve(listener, app, shutdown).await?;
+    // Every ingress is also a chat gateway: it holds WebSockets and reads its pub/sub channel.
+    let gateway = tokio::spawn(systems.chat.clone().run_gateway());
+    let served = sixfold_ingress::serve(listener, app, shutdown).await;
+    let _ = gateway.await;
+    served?;
     Ok(())
 }
 
@@ -298,6 +321,11 @@ async fn run_named_processor(
             let timeline = &systems.timeline;
             config.topics = timeline.input_topics();
             run_processor(Arc::new(timeline.processor()), config, context, shutdown).await
+        }
+        sixfold_chat::PROCESSOR => {
+            let chat = &systems.chat;
+            config.topics = chat.input_topics();
+            run_processor(Arc::new(chat.processor()), config, context, shutdown).await
         }
         sixfold_crawler::PROCESSOR => {
             // The admission processor and, beside it, the fetch loop over leased hosts.

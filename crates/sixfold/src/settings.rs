@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use sixfold_chat::ChatSettings;
 use sixfold_crawler::CrawlerSettings;
 use sixfold_ingress::IngressSettings;
 use sixfold_ratelimit::RateLimitSettings;
@@ -40,6 +41,8 @@ pub struct Settings {
     pub urls: UrlsSettings,
     /// Home timeline.
     pub timeline: TimelineSettings,
+    /// Chat.
+    pub chat: ChatSettings,
     /// Web crawler.
     pub crawler: CrawlerSettings,
     /// Rate limiter of the ingress.

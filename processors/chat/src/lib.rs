@@ -1,30 +1,408 @@
-//! Chat (issue 6): WhatsApp/Slack-style messaging over WebSocket gateways, with ordered
-//! persistence per conversation, delivered/read receipts, presence and offline sync.
+//! Chat: WhatsApp/Slack-style messaging over WebSocket gateways, with ordered persistence per
+//! conversation, delivered/read receipts, presence, offline sync and attachments, as the seed's
+//! chat chapter describes.
 //!
-//! # Status
-//! Only the pure building blocks exist so far; the gateway (WebSocket, Redis registry and
-//! pub/sub), the `chat.sent` / `chat.receipt` / `chat.fanout` processor, the HTTP routes
-//! (`/v1/chat/tokens`, `/v1/chat/conversations`, `/v1/chat/media`) and the store tables are not
-//! written yet. When they are, this comment grows the processor's sections (topics, keys,
-//! state, idempotency, delivery guarantee, failure behaviour).
+//! # Flow
+//! - `POST /v1/chat/conversations` (ingress, API key) produces `chat.membership` CREATED (key:
+//!   conversation) and answers once the processor has stored the conversation. Two members
+//!   make a 1:1 conversation whose id is derived from the pair; more make a group (≤ 500) with
+//!   an owner, admins and members ([`conversation`]). Member changes are `chat.membership`
+//!   events too.
+//! - A client opens `GET /v1/chat/ws` with a per-user token (`POST /v1/chat/tokens`,
+//!   [`token`]). The [`gateway`] that accepts the socket registers the user in Redis
+//!   ([`directory`]) and speaks the JSON frames of [`protocol`]. A `send` frame from a member
+//!   becomes a `chat.sent` event (key: conversation) carrying the gateway's id.
+//! - The `chat` processor ([`processor`]) consumes `chat.sent`, `chat.receipt`, `chat.fanout`
+//!   and `chat.membership`:
+//!   - `chat.sent`: claims the conversation's next sequence number and stores the message
+//!     ([`storage`]), then acks the sender through their gateway's pub/sub channel, then routes
+//!     the message: members with a live route get it through their gateways' channels, the
+//!     others get an entry in their offline inbox. Conversations of 100 or more members are
+//!     delivered through `chat.fanout` work items of 100 members each. The sender's read
+//!     position moves to their own message (a `chat.receipt` READ), so unread counts only
+//!     count others' messages.
+//!   - `chat.receipt`: moves the member's delivered/read position forward and tells the
+//!     senders of the covered messages who are online.
+//!   - `chat.fanout`: routes one batch of a large group's message.
+//!   - `chat.membership`: applies the change under the group's rules.
+//! - On connect the gateway sends the user's inbox (the messages missed while offline, in
+//!   order) and clears it; `sync` re-sends a conversation after a sequence number. Presence:
+//!   every heartbeat (`heartbeat`, 5 s) the gateway refreshes its users' routes and presence
+//!   keys (TTL `presence_ttl`, 30 s); a user's first socket makes them online, their last one
+//!   closing (or their presence running out, for a crashed gateway) offline, and either is
+//!   pushed to the other members of their 1:1 conversations who are connected.
+//! - History: `GET /v1/chat/conversations?user_id=` (newest first, unread counts) and
+//!   `GET /v1/chat/conversations/{id}/messages?user_id=&before=&limit=`. Attachments:
+//!   `POST /v1/chat/media` into the content store ([`media`]); messages carry the URL.
 //!
-//! # Layout
-//! - [`protocol`]: the JSON frames a client and a gateway exchange, and the strict parser for
-//!   client frames.
-//! - [`token`]: HMAC-signed per-user tokens that authenticate a WebSocket.
-//! - [`conversation`]: conversation ids (1:1 derived from the pair, groups UUIDv7),
-//!   membership and roles, and the direct/batched fan-out plan.
-//! - [`sequence`]: sequence numbers, conversation-list state, delivered/read positions,
-//!   message ids and the idempotency key of a sent message.
-//! - [`user`]: the user id rule shared with the other systems.
+//! # Delivery and idempotency
+//! Messages are persisted at least once and exactly once per `(sender, client_msg_id)`: a
+//! redelivered or resent `chat.sent` finds its stored message and sequence number and is acked
+//! and routed again (clients drop a `message` whose `seq` they have). Sequence numbers are
+//! claimed by inserting the row with `put_if_absent`, so they are strictly increasing and
+//! gap-free even with two writers. Real-time delivery is at most once (pub/sub); what a socket
+//! misses is in the store, reached through the inbox on reconnect or `sync`. Invalid events
+//! (bad fields, unknown conversation, a sender who is not a member, a membership change the
+//! rules refuse) go to `chat.dlq`; store, Redis or broker failures are transient
+//! (`chat.retry.1..3`).
 //!
-//! Field names and meanings follow `schemas/avro/chat.sent.avsc`, `chat.receipt.avsc` and
-//! `chat.fanout.avsc`.
-
-#![warn(missing_docs)]
+//! Known limits:
+//! - Real-time frames to a socket that is closing are lost (the client catches up with `sync`);
+//!   inbox entries are written only for users with no live route.
+//! - Presence goes to 1:1 partners only, not to group members (a 500-member group would cost
+//!   500 frames per status change), as in WhatsApp; group UIs ask on open.
+//! - A user's own other devices do not receive the messages they send (only the ack).
+//! - The conversation list reads one entry per conversation (up to 1,000 per user); the seed's
+//!   per-member list table would cost a write per member per message instead.
 
 pub mod conversation;
+pub mod directory;
+pub mod events;
+pub mod gateway;
+pub mod media;
+pub mod processor;
 pub mod protocol;
+pub mod routes;
 pub mod sequence;
+pub mod storage;
 pub mod token;
 pub mod user;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::{IntCounterVec, IntGauge, Opts};
+use redis::aio::ConnectionManager;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sixfold_ingress::ApiError;
+use sixfold_runtime::codec::{AvroCodec, EventSchema};
+use sixfold_runtime::metrics::Metrics;
+use sixfold_runtime::producer::Producer;
+use sixfold_runtime::shutdown::CancellationToken;
+use sixfold_store::Store;
+use sixfold_store::blobs::ContentStore;
+
+use crate::directory::Directory;
+use crate::gateway::Gateway;
+pub use crate::processor::ChatProcessor;
+use crate::storage::ChatStore;
+use crate::token::TokenIssuer;
+
+/// The processor's name (consumer group, retry and DLQ topics).
+pub const PROCESSOR: &str = "chat";
+
+/// Settings section `chat:`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatSettings {
+    /// Key of the HMAC that signs chat tokens; at least 32 bytes, the same on every ingress.
+    /// The default is for development only.
+    #[serde(serialize_with = "expose_secret")]
+    pub token_secret: SecretString,
+    /// How long an issued token lets a user connect.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// This gateway's id in the registry; empty picks a random one per process (what you want
+    /// unless something outside watches a fixed id).
+    pub gateway_id: String,
+    /// How often a gateway refreshes its users' routes and presence and pings sockets (the
+    /// seed's 5 s).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// How long a user stays online after their last heartbeat, and how long a gateway's
+    /// registry entries outlive it if it crashes (the seed's 30 s).
+    #[serde(with = "humantime_serde")]
+    pub presence_ttl: Duration,
+    /// Conversations with fewer members are delivered directly; larger ones through
+    /// `chat.fanout` work items.
+    pub direct_fanout_max: usize,
+    /// Members per `chat.fanout` work item.
+    pub fanout_batch: usize,
+    /// Most members of a group.
+    pub max_group_members: usize,
+    /// Most messages one `sync` sends before `synced {more: true}`.
+    pub sync_batch: usize,
+    /// Largest history page.
+    pub max_page: usize,
+    /// Frames queued for one socket; a client that falls further behind is disconnected (it
+    /// reconnects and syncs).
+    pub send_queue: usize,
+    /// Directory of the attachment store (development; S3 in production).
+    pub media_dir: std::path::PathBuf,
+    /// Largest attachment, in bytes.
+    pub max_media_bytes: usize,
+    /// Content types attachments may have.
+    pub media_types: Vec<String>,
+    /// Prefix of store namespaces and Redis keys.
+    pub namespace: String,
+    /// Topic of sent messages.
+    pub sent_topic: String,
+    /// Topic of receipts.
+    pub receipt_topic: String,
+    /// Topic of fan-out work items.
+    pub fanout_topic: String,
+    /// Topic of membership changes.
+    pub membership_topic: String,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            token_secret: SecretString::from("sixfold-development-chat-token-secret!"),
+            token_ttl: Duration::from_secs(3600),
+            gateway_id: String::new(),
+            heartbeat: Duration::from_secs(5),
+            presence_ttl: Duration::from_secs(30),
+            direct_fanout_max: conversation::DEFAULT_DIRECT_FANOUT_MAX,
+            fanout_batch: conversation::DEFAULT_FANOUT_BATCH,
+            max_group_members: conversation::MAX_GROUP_MEMBERS,
+            sync_batch: 500,
+            max_page: 100,
+            send_queue: 1024,
+            media_dir: "var/chat-media".into(),
+            max_media_bytes: 10 * 1024 * 1024,
+            media_types: [
+                "image/png",
+                "image/jpeg",
+                "image/gif",
+                "image/webp",
+                "application/pdf",
+                "text/plain",
+            ]
+            .map(String::from)
+            .to_vec(),
+            namespace: "chat".into(),
+            sent_topic: "chat.sent".into(),
+            receipt_topic: "chat.receipt".into(),
+            fanout_topic: "chat.fanout".into(),
+            membership_topic: "chat.membership".into(),
+        }
+    }
+}
+
+/// What chat needs from the process.
+pub struct ChatDeps {
+    /// Store.
+    pub store: Arc<dyn Store>,
+    /// Redis (commands; the gateway opens its own pub/sub connection from `redis_url`).
+    pub redis: ConnectionManager,
+    /// Redis URL, for the gateway's pub/sub connection.
+    pub redis_url: String,
+    /// Producer (events are awaited).
+    pub producer: Producer,
+    /// Avro codec.
+    pub codec: Arc<AvroCodec>,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Base URL of the ingress, where attachments are served (`<public_url>/v1/chat/media/…`).
+    pub public_url: String,
+    /// Cancelled when the process stops: sockets are closed with "going away".
+    pub shutdown: CancellationToken,
+}
+
+/// Why chat could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatStartError {
+    /// A setting is invalid.
+    #[error("chat settings: {0}")]
+    Settings(String),
+    /// An event schema did not parse.
+    #[error("chat schema: {0}")]
+    Schema(#[from] sixfold_runtime::codec::CodecError),
+    /// A metric could not be registered.
+    #[error("chat metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The attachment store could not be opened.
+    #[error("chat media store: {0}")]
+    Media(#[from] object_store::Error),
+}
+
+/// Parsed schemas of the events chat produces.
+struct Schemas {
+    sent: EventSchema,
+    receipt: EventSchema,
+    fanout: EventSchema,
+    membership: EventSchema,
+}
+
+/// Chat's counters.
+struct ChatMetrics {
+    /// Frames to sockets by type, and deliveries by route.
+    deliveries: IntCounterVec,
+    /// Open sockets on this gateway.
+    sockets: IntGauge,
+}
+
+/// Chat's shared state: used by its routes, its gateway and its processor.
+pub struct Chat {
+    settings: ChatSettings,
+    store: ChatStore,
+    directory: Directory,
+    gateway: Gateway,
+    tokens: TokenIssuer,
+    blobs: ContentStore,
+    producer: Producer,
+    codec: Arc<AvroCodec>,
+    schemas: Schemas,
+    metrics: Metrics,
+    counters: ChatMetrics,
+    redis_url: String,
+    public_url: String,
+    shutdown: CancellationToken,
+}
+
+impl Chat {
+    /// Builds chat from settings and the process's clients.
+    pub fn new(settings: ChatSettings, deps: ChatDeps) -> Result<Arc<Self>, ChatStartError> {
+        check_settings(&settings).map_err(ChatStartError::Settings)?;
+        let registry = deps.metrics.registry();
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "sixfold_chat_deliveries_total",
+                "Chat frames routed, by kind (message, ack, receipt, presence) and route (gateway, inbox, socket).",
+            ),
+            &["kind", "route"],
+        )?;
+        registry.register(Box::new(deliveries.clone()))?;
+        let sockets = IntGauge::new("sixfold_chat_sockets", "WebSockets open on this gateway.")?;
+        registry.register(Box::new(sockets.clone()))?;
+        let gateway_id = if settings.gateway_id.is_empty() {
+            format!("gw-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+        } else {
+            settings.gateway_id.clone()
+        };
+        Ok(Arc::new(Self {
+            store: ChatStore::new(deps.store, &settings.namespace),
+            directory: Directory::new(deps.redis, &settings.namespace),
+            gateway: Gateway::new(gateway_id),
+            tokens: TokenIssuer::new(
+                settings.token_secret.expose_secret().as_bytes(),
+                settings.token_ttl,
+            ),
+            blobs: ContentStore::local(&settings.media_dir)?,
+            producer: deps.producer,
+            codec: deps.codec,
+            schemas: Schemas {
+                sent: EventSchema::parse(events::CHAT_SENT_SCHEMA)?,
+                receipt: EventSchema::parse(events::CHAT_RECEIPT_SCHEMA)?,
+                fanout: EventSchema::parse(events::CHAT_FANOUT_SCHEMA)?,
+                membership: EventSchema::parse(events::CHAT_MEMBERSHIP_SCHEMA)?,
+            },
+            metrics: deps.metrics,
+            counters: ChatMetrics {
+                deliveries,
+                sockets,
+            },
+            redis_url: deps.redis_url,
+            public_url: deps.public_url,
+            shutdown: deps.shutdown,
+            settings,
+        }))
+    }
+
+    /// The processor, for the runtime's consumer loop.
+    pub fn processor(self: &Arc<Self>) -> ChatProcessor {
+        ChatProcessor::new(self.clone())
+    }
+
+    /// The topics the processor consumes.
+    pub fn input_topics(&self) -> Vec<String> {
+        let s = &self.settings;
+        vec![
+            s.sent_topic.clone(),
+            s.receipt_topic.clone(),
+            s.fanout_topic.clone(),
+            s.membership_topic.clone(),
+        ]
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &ChatSettings {
+        &self.settings
+    }
+
+    /// This gateway's id in the registry.
+    pub fn gateway_id(&self) -> &str {
+        self.gateway.id()
+    }
+
+    /// Frames routed so far by kind and route (see `sixfold_chat_deliveries_total`).
+    pub fn deliveries(&self, kind: &str, route: &str) -> u64 {
+        self.counters
+            .deliveries
+            .with_label_values(&[kind, route])
+            .get()
+    }
+
+    /// Encodes `event` for `topic` and waits for the broker's acknowledgement.
+    async fn produce<T: Serialize>(
+        &self,
+        topic: &str,
+        schema: &EventSchema,
+        key: &str,
+        event: &T,
+    ) -> Result<(), ProduceFailure> {
+        self.producer
+            .send_event(&self.codec, topic, schema, key, event)
+            .await?;
+        Ok(())
+    }
+}
+
+/// An event that could not be handed to the broker.
+pub type ProduceFailure = sixfold_runtime::producer::EventSendError;
+
+fn check_settings(s: &ChatSettings) -> Result<(), String> {
+    if s.token_secret.expose_secret().len() < token::MIN_SECRET_BYTES {
+        return Err(format!(
+            "token_secret must be at least {} bytes",
+            token::MIN_SECRET_BYTES
+        ));
+    }
+    if s.fanout_batch == 0 || s.max_page == 0 || s.sync_batch == 0 || s.send_queue == 0 {
+        return Err("fanout_batch, max_page, sync_batch and send_queue must be at least 1".into());
+    }
+    if s.sync_batch > sixfold_store::MAX_LIST_LIMIT || s.max_page > sixfold_store::MAX_LIST_LIMIT {
+        return Err(format!(
+            "sync_batch and max_page must be at most {}",
+            sixfold_store::MAX_LIST_LIMIT
+        ));
+    }
+    if s.max_group_members > conversation::MAX_GROUP_MEMBERS
+        || s.max_group_members < conversation::MIN_GROUP_MEMBERS
+    {
+        return Err(format!(
+            "max_group_members must be {}..={}",
+            conversation::MIN_GROUP_MEMBERS,
+            conversation::MAX_GROUP_MEMBERS
+        ));
+    }
+    if s.heartbeat.is_zero() || s.presence_ttl <= s.heartbeat {
+        return Err("heartbeat must be positive and shorter than presence_ttl".into());
+    }
+    if s.namespace.is_empty()
+        || !s
+            .namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    {
+        return Err("namespace must be non-empty [A-Za-z0-9_.-]".into());
+    }
+    if !s.gateway_id.is_empty() && !user::is_valid_user_id(&s.gateway_id) {
+        return Err("gateway_id must be [A-Za-z0-9_-]{1,64}".into());
+    }
+    Ok(())
+}
+
+/// A 503 that names the step but not the internals; the error itself goes to the log.
+fn unavailable(step: &str, error: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(%error, step, "request failed on a dependency");
+    ApiError::unavailable(format!("could not {step}; try again shortly"))
+}
+
+/// Settings are serialized only to layer them, so the secret must survive the round trip;
+/// `Debug` still redacts it.
+fn expose_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}

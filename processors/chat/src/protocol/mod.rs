@@ -19,6 +19,7 @@
 //! | `receipt`  | `conversation_id`, `user_id`, `kind`, `up_to_seq`                                            |
 //! | `presence` | `user`, `status` (`online`/`offline`), `last_seen?`                                          |
 //! | `error`    | `code`, `message`, `field?`, `client_msg_id?`                                                |
+//! | `synced`   | `conversation_id`, `up_to_seq`, `more` (ends the answer to a `sync`)                         |
 //! | `pong`     | (none)                                                                                       |
 //!
 //! Field meanings follow the `chat.sent`, `chat.receipt` and `chat.fanout` Avro schemas:
@@ -40,11 +41,11 @@ use serde::{Deserialize, Serialize};
 
 pub use parse::{
     FrameError, MAX_CLIENT_MSG_ID, MAX_CONTENT_CHARS, MAX_FRAME_BYTES, MAX_MEDIA_URL, MAX_SEQ,
-    is_valid_client_msg_id, parse_client_frame,
+    check_send, is_valid_client_msg_id, parse_client_frame,
 };
 
 /// Kind of message body: the `ContentType` enum of the chat schemas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContentType {
     /// Plain text.
@@ -123,7 +124,7 @@ impl ReceiptKind {
 }
 
 /// An attachment uploaded before the message was sent: the `ChatMedia` record of the schemas.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Media {
     /// Where the attachment can be fetched (an http(s) URL of at most [`MAX_MEDIA_URL`]
@@ -290,6 +291,17 @@ pub struct ErrorFrame {
     pub client_msg_id: Option<String>,
 }
 
+/// `synced`: the answer to a `sync` ends here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncedFrame {
+    /// Conversation that was synced.
+    pub conversation_id: String,
+    /// The last sequence number sent; the client's position in the conversation.
+    pub up_to_seq: u64,
+    /// True when more messages follow `up_to_seq` than one sync sends: sync again from there.
+    pub more: bool,
+}
+
 /// A frame from a gateway to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -304,6 +316,8 @@ pub enum ServerFrame {
     Presence(PresenceFrame),
     /// A frame was refused.
     Error(ErrorFrame),
+    /// A `sync` is complete: every message up to `up_to_seq` was sent before this frame.
+    Synced(SyncedFrame),
     /// Answer to [`ClientFrame::Ping`].
     Pong,
 }

@@ -192,7 +192,9 @@ fn body<T: DeserializeOwned>(object: Map<String, Value>) -> Result<T, FrameError
     })
 }
 
-fn check_send(frame: &SendFrame) -> Result<(), FrameError> {
+/// Checks a `send` frame's values (the rules of [`parse_client_frame`]); the `chat.sent`
+/// processor holds events from other producers to the same rules.
+pub fn check_send(frame: &SendFrame) -> Result<(), FrameError> {
     if !is_valid_client_msg_id(&frame.client_msg_id) {
         return Err(invalid(
             "client_msg_id",

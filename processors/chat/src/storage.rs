@@ -1,0 +1,577 @@
+//! Chat's tables in the store. The store is the truth for messages, members and positions;
+//! Redis only holds who is connected where.
+//!
+//! Every table is a [`KvStore`] namespace, which on ScyllaDB is one partition clustered by
+//! key — the partitioning of the seed's Cassandra tables (messages partitioned by conversation,
+//! clustered by sequence number):
+//!
+//! | namespace | key → value | partition (ScyllaDB) |
+//! |---|---|---|
+//! | `<p>.conv:<conv>` | `meta` → [`ConversationMeta`], `state` → [`StoredState`] | one conversation |
+//! | `<p>.members:<conv>` | user → role name | one conversation's members |
+//! | `<p>.positions:<conv>` | user → [`Positions`] | delivered/read positions |
+//! | `<p>.messages:<conv>` | seq (20 digits) → [`StoredMessage`] | one conversation's history |
+//! | `<p>.msgkeys:<conv>` | `<sender>:<client_msg_id>` → seq | idempotency keys |
+//! | `<p>.convs:<user>` | conversation → empty | one user's conversations |
+//! | `<p>.inbox:<user>` | conversation → first missed seq | offline inbox |
+//! | `<p>.media` | content hash → [`MediaMeta`] | uploaded attachments |
+//!
+//! Sequence numbers are claimed by inserting the message row with `put_if_absent`, so two
+//! writers (a retried record beside the main lane, an old owner during a rebalance) can never
+//! give two messages one number, and because rows are claimed in order there are no gaps. The
+//! conversation's `state` may lag behind the rows (a crash between the two writes); the next
+//! append probes forward from it.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sixfold_store::{KvStore, MAX_LIST_LIMIT, Store, StoreError};
+
+use crate::conversation::{ConversationKind, Membership, Role};
+use crate::protocol::{ContentType, Media, MessageFrame};
+use crate::sequence::{ConversationState, MemberState, message_id, message_key};
+
+/// Why a store read or write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A stored value did not parse or breaks an invariant.
+    #[error("corrupt stored value in {0}")]
+    Corrupt(String),
+}
+
+impl StorageError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Store(e) if e.is_transient())
+    }
+}
+
+/// What a conversation is, written once when it is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationMeta {
+    /// `direct` or `group`.
+    pub kind: String,
+    /// The group's display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// When, ms since the epoch.
+    pub created_at_ms: i64,
+}
+
+impl ConversationMeta {
+    /// The conversation's kind.
+    pub fn kind(&self) -> ConversationKind {
+        if self.kind == "group" {
+            ConversationKind::Group
+        } else {
+            ConversationKind::Direct
+        }
+    }
+}
+
+/// [`ConversationState`] as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredState {
+    /// Newest sequence number.
+    pub last_seq: u64,
+    /// When the newest message was sent.
+    pub last_message_at_ms: i64,
+    /// Its preview.
+    pub last_preview: String,
+    /// Its sender.
+    pub last_sender_id: String,
+}
+
+impl From<StoredState> for ConversationState {
+    fn from(s: StoredState) -> Self {
+        Self {
+            last_seq: s.last_seq,
+            last_message_at_ms: s.last_message_at_ms,
+            last_preview: s.last_preview,
+            last_sender_id: s.last_sender_id,
+        }
+    }
+}
+
+impl From<&ConversationState> for StoredState {
+    fn from(s: &ConversationState) -> Self {
+        Self {
+            last_seq: s.last_seq,
+            last_message_at_ms: s.last_message_at_ms,
+            last_preview: s.last_preview.clone(),
+            last_sender_id: s.last_sender_id.clone(),
+        }
+    }
+}
+
+/// A member's positions as stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Positions {
+    /// Delivered up to this sequence number.
+    pub delivered_up_to: u64,
+    /// Read up to this sequence number.
+    pub read_up_to: u64,
+}
+
+impl From<Positions> for MemberState {
+    fn from(p: Positions) -> Self {
+        Self {
+            delivered_up_to: p.delivered_up_to,
+            read_up_to: p.read_up_to,
+        }
+    }
+}
+
+impl From<MemberState> for Positions {
+    fn from(m: MemberState) -> Self {
+        Self {
+            delivered_up_to: m.delivered_up_to,
+            read_up_to: m.read_up_to,
+        }
+    }
+}
+
+/// A persisted message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// Sequence number in the conversation.
+    pub seq: u64,
+    /// Sender.
+    pub sender_id: String,
+    /// The sender's id for it (idempotency).
+    pub client_msg_id: String,
+    /// When it was accepted, ms since the epoch.
+    pub sent_at_ms: i64,
+    /// Text or caption.
+    pub content: String,
+    /// Kind.
+    pub content_type: ContentType,
+    /// Attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Media>,
+}
+
+impl StoredMessage {
+    /// The `message` frame of this message in `conversation_id`.
+    pub fn frame(&self, conversation_id: &str) -> MessageFrame {
+        MessageFrame {
+            conversation_id: conversation_id.to_owned(),
+            message_id: message_id(conversation_id, self.seq),
+            seq: self.seq,
+            sender_id: self.sender_id.clone(),
+            sent_at: self.sent_at_ms,
+            content: self.content.clone(),
+            content_type: self.content_type,
+            media: self.media.clone(),
+        }
+    }
+}
+
+/// An uploaded attachment's description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaMeta {
+    /// Content type it was uploaded with (and checked against).
+    pub mime_type: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Where the blob is in the content store.
+    pub location: String,
+}
+
+/// One entry of a user's conversation list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    /// The conversation.
+    pub conversation_id: String,
+    /// What it is.
+    pub meta: ConversationMeta,
+    /// Its newest message.
+    pub state: StoredState,
+    /// The user's positions in it.
+    pub positions: Positions,
+}
+
+/// The outcome of appending a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The message as stored (for a redelivery, the one stored the first time).
+    pub message: StoredMessage,
+    /// False when the message was already stored (a redelivered or resent event).
+    pub new: bool,
+}
+
+/// Chat's tables.
+#[derive(Clone)]
+pub struct ChatStore {
+    store: Arc<dyn Store>,
+    prefix: String,
+}
+
+impl ChatStore {
+    /// Tables under the namespace prefix `prefix`.
+    pub fn new(store: Arc<dyn Store>, prefix: &str) -> Self {
+        Self {
+            store,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn kv(&self) -> &dyn KvStore {
+        self.store.kv()
+    }
+
+    fn ns(&self, table: &str, id: &str) -> String {
+        format!("{}.{table}:{id}", self.prefix)
+    }
+
+    /// The conversation's description, if it exists.
+    pub async fn meta(&self, conv: &str) -> Result<Option<ConversationMeta>, StorageError> {
+        self.get_json(&self.ns("conv", conv), "meta").await
+    }
+
+    /// Writes the description unless one exists; true if this call created it.
+    pub async fn create(&self, conv: &str, meta: &ConversationMeta) -> Result<bool, StorageError> {
+        let value = to_json(meta)?;
+        Ok(self
+            .kv()
+            .put_if_absent(&self.ns("conv", conv), "meta", value)
+            .await?)
+    }
+
+    /// The conversation's newest-message state (default before the first message).
+    pub async fn state(&self, conv: &str) -> Result<StoredState, StorageError> {
+        Ok(self
+            .get_json(&self.ns("conv", conv), "state")
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn put_state(&self, conv: &str, state: &StoredState) -> Result<(), StorageError> {
+        self.kv()
+            .put(&self.ns("conv", conv), "state", to_json(state)?)
+            .await?;
+        Ok(())
+    }
+
+    /// The members and roles, checked ([`Membership::restore`]); `None` if the conversation
+    /// does not exist.
+    pub async fn membership(
+        &self,
+        conv: &str,
+        max_group: usize,
+    ) -> Result<Option<Membership>, StorageError> {
+        let Some(meta) = self.meta(conv).await? else {
+            return Ok(None);
+        };
+        let ns = self.ns("members", conv);
+        let rows = self.kv().list(&ns, None, MAX_LIST_LIMIT).await?;
+        let mut members = Vec::with_capacity(rows.len());
+        for (user, role) in rows {
+            let role = std::str::from_utf8(&role)
+                .ok()
+                .and_then(Role::from_name)
+                .ok_or_else(|| StorageError::Corrupt(ns.clone()))?;
+            members.push((user, role));
+        }
+        Membership::restore(meta.kind(), members, max_group)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt(format!("{ns}: {e}")))
+    }
+
+    /// Whether `user` belongs to the conversation (one read).
+    pub async fn is_member(&self, conv: &str, user: &str) -> Result<bool, StorageError> {
+        Ok(self
+            .kv()
+            .get(&self.ns("members", conv), user)
+            .await?
+            .is_some())
+    }
+
+    /// Makes the stored members equal to `membership`: writes every member's role and the
+    /// user's conversation list entry, removes those no longer in it.
+    pub async fn put_membership(
+        &self,
+        conv: &str,
+        membership: &Membership,
+    ) -> Result<(), StorageError> {
+        let ns = self.ns("members", conv);
+        for (user, role) in membership.members() {
+            self.kv()
+                .put(&ns, user, role.as_str().as_bytes().to_vec())
+                .await?;
+            self.kv()
+                .put(&self.ns("convs", user), conv, Vec::new())
+                .await?;
+        }
+        let stored = self.kv().list(&ns, None, MAX_LIST_LIMIT).await?;
+        for (user, _) in stored {
+            if !membership.contains(&user) {
+                self.kv().delete(&ns, &user).await?;
+                self.kv().delete(&self.ns("convs", &user), conv).await?;
+                self.kv().delete(&self.ns("inbox", &user), conv).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a message under the next free sequence number, unless the sender's
+    /// `client_msg_id` is already stored in this conversation, and moves the conversation's
+    /// state to it. `message.seq` is ignored.
+    pub async fn append(
+        &self,
+        conv: &str,
+        message: StoredMessage,
+    ) -> Result<Appended, StorageError> {
+        let keys = self.ns("msgkeys", conv);
+        let key = message_key(&message.sender_id, &message.client_msg_id);
+        if let Some(seq) = self.kv().get(&keys, &key).await? {
+            let seq = parse_seq(&seq).ok_or_else(|| StorageError::Corrupt(keys.clone()))?;
+            let stored = self
+                .message(conv, seq)
+                .await?
+                .ok_or_else(|| StorageError::Corrupt(format!("{keys}: {key} → missing {seq}")))?;
+            self.advance_state(conv, &stored).await?;
+            return Ok(Appended {
+                message: stored,
+                new: false,
+            });
+        }
+        let rows = self.ns("messages", conv);
+        let mut seq = self.state(conv).await?.last_seq + 1;
+        let (message, new) = loop {
+            let candidate = StoredMessage {
+                seq,
+                ..message.clone()
+            };
+            if self
+                .kv()
+                .put_if_absent(&rows, &seq_key(seq), to_json(&candidate)?)
+                .await?
+            {
+                break (candidate, true);
+            }
+            // Taken: by this very message (stored before a crash, its key not yet), or by
+            // another one while the state lagged.
+            let taken = self
+                .message(conv, seq)
+                .await?
+                .ok_or_else(|| StorageError::Corrupt(format!("{rows}: {seq} vanished")))?;
+            if taken.sender_id == message.sender_id && taken.client_msg_id == message.client_msg_id
+            {
+                break (taken, false);
+            }
+            seq += 1;
+        };
+        self.kv()
+            .put(&keys, &key, message.seq.to_string().into_bytes())
+            .await?;
+        self.advance_state(conv, &message).await?;
+        Ok(Appended { message, new })
+    }
+
+    /// Moves the state to `message` if it is newer.
+    async fn advance_state(&self, conv: &str, message: &StoredMessage) -> Result<(), StorageError> {
+        let mut state: ConversationState = self.state(conv).await?.into();
+        if message.seq > state.last_seq {
+            // Rows are claimed in order, so the state may jump past rows it never recorded.
+            state.last_seq = message.seq - 1;
+            state
+                .record_message(
+                    message.seq,
+                    &message.sender_id,
+                    message.sent_at_ms,
+                    &message.content,
+                    message.content_type,
+                )
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            self.put_state(conv, &(&state).into()).await?;
+        }
+        Ok(())
+    }
+
+    /// Message `seq`, if stored.
+    pub async fn message(
+        &self,
+        conv: &str,
+        seq: u64,
+    ) -> Result<Option<StoredMessage>, StorageError> {
+        self.get_json(&self.ns("messages", conv), &seq_key(seq))
+            .await
+    }
+
+    /// Up to `limit` messages with sequence numbers after `after_seq`, oldest first.
+    pub async fn messages_after(
+        &self,
+        conv: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StorageError> {
+        let ns = self.ns("messages", conv);
+        let after = seq_key(after_seq);
+        let rows = self
+            .kv()
+            .list(&ns, Some(&after), limit.min(MAX_LIST_LIMIT))
+            .await?;
+        rows.iter().map(|(_, v)| from_json(&ns, v)).collect()
+    }
+
+    /// Up to `limit` messages before `before_seq` (exclusive), oldest first. Sequence numbers
+    /// have no gaps, so the page starts at `before_seq - limit`.
+    pub async fn messages_before(
+        &self,
+        conv: &str,
+        before_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StorageError> {
+        let limit = limit.min(MAX_LIST_LIMIT) as u64;
+        let first = before_seq.saturating_sub(limit).max(1);
+        if before_seq <= first {
+            return Ok(Vec::new());
+        }
+        let page = self
+            .messages_after(conv, first - 1, (before_seq - first) as usize)
+            .await?;
+        Ok(page.into_iter().filter(|m| m.seq < before_seq).collect())
+    }
+
+    /// A member's positions.
+    pub async fn positions(&self, conv: &str, user: &str) -> Result<Positions, StorageError> {
+        Ok(self
+            .get_json(&self.ns("positions", conv), user)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Stores a member's positions.
+    pub async fn put_positions(
+        &self,
+        conv: &str,
+        user: &str,
+        positions: Positions,
+    ) -> Result<(), StorageError> {
+        self.kv()
+            .put(&self.ns("positions", conv), user, to_json(&positions)?)
+            .await?;
+        Ok(())
+    }
+
+    /// The user's conversations, newest message first, up to `limit` (at most 1,000).
+    pub async fn conversations_of(
+        &self,
+        user: &str,
+        limit: usize,
+    ) -> Result<Vec<ListEntry>, StorageError> {
+        let ids = self
+            .kv()
+            .list(&self.ns("convs", user), None, MAX_LIST_LIMIT)
+            .await?;
+        let mut entries = Vec::with_capacity(ids.len());
+        for (conv, _) in ids {
+            let Some(meta) = self.meta(&conv).await? else {
+                continue;
+            };
+            entries.push(ListEntry {
+                state: self.state(&conv).await?,
+                positions: self.positions(&conv, user).await?,
+                conversation_id: conv,
+                meta,
+            });
+        }
+        entries.sort_by(|a, b| {
+            (
+                b.state.last_message_at_ms,
+                b.meta.created_at_ms,
+                &b.conversation_id,
+            )
+                .cmp(&(
+                    a.state.last_message_at_ms,
+                    a.meta.created_at_ms,
+                    &a.conversation_id,
+                ))
+        });
+        entries.truncate(limit);
+        Ok(entries)
+    }
+
+    /// Ids of the user's conversations (up to 1,000).
+    pub async fn conversation_ids_of(&self, user: &str) -> Result<Vec<String>, StorageError> {
+        let rows = self
+            .kv()
+            .list(&self.ns("convs", user), None, MAX_LIST_LIMIT)
+            .await?;
+        Ok(rows.into_iter().map(|(conv, _)| conv).collect())
+    }
+
+    /// Notes that `user` missed message `seq` of `conv` (keeps the first missed one).
+    pub async fn inbox_add(&self, user: &str, conv: &str, seq: u64) -> Result<(), StorageError> {
+        self.kv()
+            .put_if_absent(&self.ns("inbox", user), conv, seq.to_string().into_bytes())
+            .await?;
+        Ok(())
+    }
+
+    /// The user's inbox: conversations with missed messages and the first missed seq.
+    pub async fn inbox(&self, user: &str) -> Result<Vec<(String, u64)>, StorageError> {
+        let ns = self.ns("inbox", user);
+        let rows = self.kv().list(&ns, None, MAX_LIST_LIMIT).await?;
+        rows.into_iter()
+            .map(|(conv, seq)| {
+                parse_seq(&seq)
+                    .map(|seq| (conv, seq))
+                    .ok_or_else(|| StorageError::Corrupt(ns.clone()))
+            })
+            .collect()
+    }
+
+    /// Clears one conversation from the user's inbox.
+    pub async fn inbox_clear(&self, user: &str, conv: &str) -> Result<(), StorageError> {
+        self.kv().delete(&self.ns("inbox", user), conv).await?;
+        Ok(())
+    }
+
+    /// Records an uploaded attachment.
+    pub async fn put_media(&self, hash: &str, meta: &MediaMeta) -> Result<(), StorageError> {
+        self.kv()
+            .put(&format!("{}.media", self.prefix), hash, to_json(meta)?)
+            .await?;
+        Ok(())
+    }
+
+    /// An uploaded attachment's description.
+    pub async fn media(&self, hash: &str) -> Result<Option<MediaMeta>, StorageError> {
+        self.get_json(&format!("{}.media", self.prefix), hash).await
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        ns: &str,
+        key: &str,
+    ) -> Result<Option<T>, StorageError> {
+        match self.kv().get(ns, key).await? {
+            Some(value) => from_json(ns, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The row key of sequence number `seq`: 20 digits, so keys sort by number.
+fn seq_key(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+fn parse_seq(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec(value).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(ns: &str, value: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(value).map_err(|e| StorageError::Corrupt(format!("{ns}: {e}")))
+}
