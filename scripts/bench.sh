@@ -43,6 +43,7 @@ log: {format: json, filter: warn}
 ratelimit: {enabled: false}
 urls: {namespace: bench-urls, created_topic: url.created, clicked_topic: url.clicked}
 timeline: {namespace: bench-timeline, fanout_threshold: 20000}
+chat: {namespace: bench-chat, media_dir: $OUT/chat-media}
 crawler:
   namespace: bench-crawler
   allow_private_addresses: true     # the benchmark site is on loopback
@@ -224,6 +225,29 @@ Stages (per request): ${c_stages}
 MD
 )
 
+# Chat: `sixfold bench chat` serves the gateway (WebSockets) and runs the chat processor in one
+# process (unpinned), with its WebSocket clients in the same process. 1:1 steps: 100 pairs, one
+# sender each; group steps: one group of 50, one sender, 49 recipients. Latency is a `send`
+# frame leaving the client → the `message` frame arriving at the recipient's socket.
+"$BIN" --config "$OUT/bench.yaml" bench chat --pairs 100 --rates 250,500,750,1000 --group 50 \
+  --group-rates 100,200,300,400,500 --seconds "$SECONDS_PER_RUN" 2>"$OUT/chat.err" >"$OUT/chat.txt"
+chat_rows=$(awk '
+  $1 == "direct" { printf "| 1:1, %d msgs/s (%d sent) | %d / %d | %s / %s / %s |\n", $2, $3, $5, $4, $6, $7, $8 }
+  $1 == "group"  { printf "| group of 50, %d msgs/s = %d deliveries/s | %d / %d | %s / %s / %s |\n", $2, $3, $5, $4, $6, $7, $8 }' "$OUT/chat.txt")
+read -r chat_direct chat_direct_p99 < <(awk '$1 == "direct" && $5 == $4 && $7 < 100 { r = $2; p = $7 } END { print (r ? r : 0), (p ? p : "-") }' "$OUT/chat.txt")
+read -r chat_group chat_group_p99 < <(awk '$1 == "group" && $5 == $4 && $7 < 100 { r = $3; p = $7 } END { print (r ? r : 0), (p ? p : "-") }' "$OUT/chat.txt")
+chat_table=$(cat <<MD
+| benchmark | Sixfold | ceiling | ratio | target |
+|---|---|---|---|---|
+| chat: highest 1:1 rate with every message delivered and p99 < 100 ms (msgs/s; p99 ms) | ${chat_direct} (${chat_direct_p99}) | | | p99 < 100 ms (the seed) |
+| chat: highest group fan-out with p99 < 100 ms (deliveries/s; p99 ms) | ${chat_group} (${chat_group_p99}) | 25,000 (Centrifugo's published ~12,500/s per core × 2 cores) | $(python3 -c "print(f'{$chat_group / 25000:.2f}')") | ≥ 12,500/s |
+
+| step | delivered / expected | send → recipient's socket, p50 / p99 / max (ms) |
+|---|---|---|
+${chat_rows}
+MD
+)
+
 ratio=$(python3 -c "print(f'{$s_rps / $n_rps:.2f}')")
 cost=$(python3 -c "print(f'{(1 - $l_rps / $s_rps) * 100:.0f}')")
 machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m)"
@@ -250,6 +274,8 @@ echo
 echo "$timeline_table"
 echo
 echo "$crawler_table"
+echo
+echo "$chat_table"
 echo
 echo "clicks produced to url.clicked during the runs: ${clicks:-0}; dropped for a full buffer: ${dropped:-0}"
 
@@ -330,5 +356,21 @@ dedup, queue), result produced to \`crawl.fetched\`. Politeness is lowered to 10
 for the benchmark (1 s by default), so 200 hosts allow at most 2,000 pages/s.
 
 $crawler_table
+
+## Chat (\`processors/chat\`)
+
+\`sixfold bench chat\` serves the chat gateway (WebSockets, release build, unpinned) and runs the
+chat processor in one process, against the benchmark's broker, Redis and store; its WebSocket
+clients run in the same process, so clients, gateway, processor, broker, Redis and SQLite share
+the two cores. 1:1 steps: 100 conversations, one sender each, messages spread evenly over the
+senders; group steps: one group of 50 members, one sender, 49 recipients (delivered directly:
+groups of 100 or more go through \`chat.fanout\`). Each step sends for ${SECONDS_PER_RUN} s; latency is
+from the \`send\` frame leaving the sender's client to the \`message\` frame arriving at the
+recipient's client: gateway → \`chat.sent\` (acks=all) → processor (sequence number and message
+row in the store, routes from Redis) → Redis pub/sub → gateway → socket. The chat processor's
+consumers wait at most 10 ms for a fetch (\`fetch_wait\` in topics.yaml), because the local broker
+holds every fetch for the whole wait (docs/broker.md).
+
+$chat_table
 MD
 echo "written to docs/benchmarks.md"

@@ -69,6 +69,7 @@ impl Cluster {
             name: group.clone(),
             topics: a.chat.input_topics(),
             retry_delays: vec![],
+            fetch_wait: None,
         };
         let context = RuntimeContext {
             kafka: kafka(),

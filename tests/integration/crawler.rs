@@ -194,6 +194,7 @@ impl CrawlerInstance {
             name: group.to_string(),
             topics: crawler.input_topics(),
             retry_delays: vec![],
+            fetch_wait: None,
         };
         let context = RuntimeContext {
             kafka: kafka(),

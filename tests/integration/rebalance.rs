@@ -41,6 +41,7 @@ async fn two_instances_split_partitions_and_survive_one_leaving() -> Result<()> 
         name,
         topics: vec![topic.clone()],
         retry_delays: vec![],
+        fetch_wait: None,
     };
     let start = |instance: &str| {
         let token = CancellationToken::new();

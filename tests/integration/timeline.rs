@@ -125,6 +125,7 @@ impl Feed {
             name: group.to_string(),
             topics: timeline.input_topics(),
             retry_delays: vec![],
+            fetch_wait: None,
         };
         let context = RuntimeContext {
             kafka: kafka(),

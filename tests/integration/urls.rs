@@ -111,6 +111,7 @@ impl Shortener {
             name: group.to_string(),
             topics: urls.input_topics(),
             retry_delays: vec![],
+            fetch_wait: None,
         };
         let context = RuntimeContext {
             kafka: kafka(),

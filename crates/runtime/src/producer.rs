@@ -1,7 +1,8 @@
 //! An idempotent producer whose `send` completes only when the broker has acknowledged the
 //! record, so callers can store a consumer offset right after.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -152,6 +153,77 @@ impl Producer {
         .map_err(|e| EventSendError {
             permanent: e.is_permanent(),
             message: e.to_string(),
+        })
+    }
+
+    /// Encodes `event` like [`Producer::send_event`] and puts it in the producer's queue before
+    /// returning; the returned future waits for the acknowledgement. Records queued one after
+    /// another by one caller keep that order in their partition (the producer is idempotent),
+    /// so a caller can keep many in flight without waiting for each — what a chat socket that
+    /// receives a burst of messages needs.
+    pub async fn enqueue_event<T: serde::Serialize>(
+        &self,
+        codec: &crate::codec::AvroCodec,
+        topic: &str,
+        schema: &crate::codec::EventSchema,
+        key: &str,
+        event: &T,
+    ) -> Result<
+        impl Future<Output = Result<Delivered, EventSendError>> + Send + 'static,
+        EventSendError,
+    > {
+        use rdkafka::types::RDKafkaErrorCode;
+        let payload = codec
+            .encode(topic, schema, event)
+            .await
+            .map_err(|e| EventSendError {
+                permanent: !e.retriable,
+                message: e.to_string(),
+            })?;
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic)
+            .key(key.as_bytes())
+            .payload(&payload);
+        let queued = Instant::now();
+        let delivery = loop {
+            match self.inner.send_result(record) {
+                Ok(delivery) => break delivery,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if queued.elapsed() < Duration::from_secs(5) =>
+                {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((error, _)) => {
+                    return Err(EventSendError {
+                        permanent: false,
+                        message: format!("record to {topic} not queued: {error}"),
+                    });
+                }
+            }
+        };
+        let (metrics, topic) = (self.metrics.clone(), topic.to_owned());
+        Ok(async move {
+            let failed = |source: KafkaError| {
+                let error = ProduceError::Delivery {
+                    topic: topic.clone(),
+                    source,
+                };
+                EventSendError {
+                    permanent: error.is_permanent(),
+                    message: error.to_string(),
+                }
+            };
+            match delivery.await {
+                Ok(Ok(delivery)) => {
+                    metrics.produced.with_label_values(&[&topic]).inc();
+                    Ok(Delivered {
+                        partition: delivery.partition,
+                        offset: delivery.offset,
+                    })
+                }
+                Ok(Err((source, _))) => Err(failed(source)),
+                Err(_canceled) => Err(failed(KafkaError::Canceled)),
+            }
         })
     }
 

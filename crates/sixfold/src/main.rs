@@ -64,6 +64,24 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         pages: u64,
     },
+    /// Chat delivery latency (send frame → recipient's socket) at stepped rates.
+    Chat {
+        /// 1:1 conversations (one sender, one recipient each).
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Messages per second of the 1:1 steps.
+        #[arg(long, value_delimiter = ',', default_value = "250,500,1000,2000")]
+        rates: Vec<u64>,
+        /// Members of the group (one sender, the rest receive).
+        #[arg(long, default_value_t = 50)]
+        group: usize,
+        /// Messages per second of the group steps.
+        #[arg(long, value_delimiter = ',', default_value = "50,100,200")]
+        group_rates: Vec<u64>,
+        /// Seconds per step.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Timeline fan-out throughput and tweet-to-timelines latency.
     Timeline {
         /// Followers of the big author (below `timeline.fanout_threshold`).
@@ -108,6 +126,16 @@ async fn main() -> Result<()> {
             }
             BenchCommand::Crawler { hosts, pages } => {
                 sixfold::bench::crawler::crawler(&settings, &hosts, pages).await
+            }
+            BenchCommand::Chat {
+                pairs,
+                rates,
+                group,
+                group_rates,
+                seconds,
+            } => {
+                sixfold::bench::chat::chat(&settings, pairs, group, &rates, &group_rates, seconds)
+                    .await
             }
             BenchCommand::Timeline {
                 followers,

@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 use sixfold_runtime::failure::now_ms;
+use sixfold_runtime::producer::EventSendError;
 use tokio::sync::mpsc;
 
 use crate::Chat;
@@ -27,6 +29,11 @@ const CLOSE_POLICY: u16 = 1008;
 
 /// A socket's outbound queue.
 type Outbound = mpsc::Sender<Arc<str>>;
+/// A `chat.sent` or `chat.receipt` queued on the producer: resolves to the error frame for the
+/// client if the broker did not take it.
+type Pending = futures::future::BoxFuture<'static, Option<ServerFrame>>;
+/// Most records one socket keeps in flight before it stops reading frames.
+const MAX_IN_FLIGHT: usize = 256;
 
 /// The sockets this gateway holds, by user.
 pub struct Gateway {
@@ -290,8 +297,16 @@ impl Chat {
         let mut tick = tokio::time::interval(self.settings.heartbeat);
         tick.tick().await;
         let mut last_heard = Instant::now();
+        let mut in_flight: FuturesOrdered<Pending> = FuturesOrdered::new();
         let close = loop {
             tokio::select! {
+                Some(refused) = in_flight.next(), if !in_flight.is_empty() => {
+                    if let Some(frame) = refused
+                        && sink.send(Message::Text(frame.to_text().into())).await.is_err()
+                    {
+                        break None;
+                    }
+                }
                 _ = self.shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "gateway stopping")),
                 frame = queue.recv() => match frame {
                     Some(text) => {
@@ -305,7 +320,16 @@ impl Chat {
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Text(text))) => {
                         last_heard = Instant::now();
-                        for reply in self.handle_text(&user, text.as_str()).await {
+                        // Back-pressure: a client sending faster than the broker acknowledges
+                        // waits here.
+                        while in_flight.len() >= MAX_IN_FLIGHT {
+                            if let Some(Some(frame)) = in_flight.next().await {
+                                let _ = sink.send(Message::Text(frame.to_text().into())).await;
+                            }
+                        }
+                        let (replies, pending) = self.handle_text(&user, text.as_str()).await;
+                        in_flight.extend(pending);
+                        for reply in replies {
                             if sink.send(Message::Text(reply.to_text().into())).await.is_err() {
                                 break;
                             }
@@ -415,21 +439,24 @@ impl Chat {
         }
     }
 
-    /// Answers one text frame: the replies to write to the socket, in order.
-    async fn handle_text(&self, user: &str, text: &str) -> Vec<ServerFrame> {
+    /// Answers one text frame: the replies to write to the socket now, in order, and the
+    /// record it queued, if any.
+    async fn handle_text(&self, user: &str, text: &str) -> (Vec<ServerFrame>, Option<Pending>) {
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
-            Err(error) => return vec![error.to_server_frame()],
+            Err(error) => return (vec![error.to_server_frame()], None),
         };
         match frame {
-            ClientFrame::Ping => vec![ServerFrame::Pong],
-            ClientFrame::Send(send) => self.handle_send(user, send).await.into_iter().collect(),
-            ClientFrame::Receipt(receipt) => self
-                .handle_receipt(user, receipt)
-                .await
-                .into_iter()
-                .collect(),
-            ClientFrame::Sync(sync) => self.handle_sync(user, sync).await,
+            ClientFrame::Ping => (vec![ServerFrame::Pong], None),
+            ClientFrame::Send(send) => match self.handle_send(user, send).await {
+                Ok(pending) => (Vec::new(), Some(pending)),
+                Err(refusal) => (vec![refusal], None),
+            },
+            ClientFrame::Receipt(receipt) => match self.handle_receipt(user, receipt).await {
+                Ok(pending) => (Vec::new(), Some(pending)),
+                Err(refusal) => (vec![refusal], None),
+            },
+            ClientFrame::Sync(sync) => (self.handle_sync(user, sync).await, None),
         }
     }
 
@@ -458,11 +485,12 @@ impl Chat {
         }
     }
 
-    async fn handle_send(&self, user: &str, send: SendFrame) -> Option<ServerFrame> {
-        let id = Some(send.client_msg_id.as_str());
-        if let Err(refusal) = self.check_member(user, &send.conversation_id, id).await {
-            return Some(refusal);
-        }
+    /// Queues the `chat.sent` event of a `send` frame (in the order the frames came); the ack
+    /// comes from the processor once the message is durable.
+    async fn handle_send(&self, user: &str, send: SendFrame) -> Result<Pending, ServerFrame> {
+        let id = send.client_msg_id.clone();
+        self.check_member(user, &send.conversation_id, Some(&id))
+            .await?;
         let event = ChatSent {
             event_id: new_event_id(),
             occurred_at: now_ms(),
@@ -474,35 +502,36 @@ impl Chat {
             media: send.media.as_ref().map(Into::into),
             gateway_id: Some(self.gateway.id().to_owned()),
         };
-        match self
-            .produce(
+        let refused = move |error: EventSendError| {
+            tracing::warn!(%error, "chat.sent not produced");
+            error_frame(
+                "unavailable",
+                "message not accepted; send it again with the same client_msg_id",
+                Some(&id),
+            )
+        };
+        let delivery = self
+            .producer
+            .enqueue_event(
+                &self.codec,
                 &self.settings.sent_topic,
                 &self.schemas.sent,
                 &send.conversation_id,
                 &event,
             )
             .await
-        {
-            // The ack comes from the processor once the message is durable.
-            Ok(()) => None,
-            Err(error) => {
-                tracing::warn!(%error, "chat.sent not produced");
-                Some(error_frame(
-                    "unavailable",
-                    "message not accepted; send it again with the same client_msg_id",
-                    id,
-                ))
-            }
-        }
+            .map_err(&refused)?;
+        Ok(Box::pin(async move { delivery.await.err().map(refused) }))
     }
 
-    async fn handle_receipt(&self, user: &str, receipt: ReceiptFrame) -> Option<ServerFrame> {
-        if let Err(refusal) = self
-            .check_member(user, &receipt.conversation_id, None)
-            .await
-        {
-            return Some(refusal);
-        }
+    /// Queues the `chat.receipt` event of a `receipt` frame.
+    async fn handle_receipt(
+        &self,
+        user: &str,
+        receipt: ReceiptFrame,
+    ) -> Result<Pending, ServerFrame> {
+        self.check_member(user, &receipt.conversation_id, None)
+            .await?;
         let event = ChatReceipt {
             event_id: new_event_id(),
             occurred_at: now_ms(),
@@ -511,18 +540,22 @@ impl Chat {
             kind: receipt.kind.into(),
             up_to_seq: receipt.up_to_seq as i64,
         };
-        self.produce(
-            &self.settings.receipt_topic,
-            &self.schemas.receipt,
-            &receipt.conversation_id,
-            &event,
-        )
-        .await
-        .err()
-        .map(|error| {
+        let refused = |error: EventSendError| {
             tracing::warn!(%error, "chat.receipt not produced");
             error_frame("unavailable", "receipt not accepted; send it again", None)
-        })
+        };
+        let delivery = self
+            .producer
+            .enqueue_event(
+                &self.codec,
+                &self.settings.receipt_topic,
+                &self.schemas.receipt,
+                &receipt.conversation_id,
+                &event,
+            )
+            .await
+            .map_err(refused)?;
+        Ok(Box::pin(async move { delivery.await.err().map(refused) }))
     }
 
     async fn handle_sync(&self, user: &str, sync: SyncFrame) -> Vec<ServerFrame> {

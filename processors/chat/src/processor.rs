@@ -187,22 +187,6 @@ impl Chat {
                 .await?;
             self.count("ack", "gateway", 1);
         }
-        // Posting marks what came before read for the sender; through chat.receipt so that
-        // positions are only ever written by that topic's lane.
-        self.produce(
-            &self.settings.receipt_topic,
-            &self.schemas.receipt,
-            conv,
-            &ChatReceipt {
-                event_id: new_event_id(),
-                occurred_at: now_ms(),
-                conversation_id: conv.clone(),
-                user_id: sender.clone(),
-                kind: AvroReceiptKind::Read,
-                up_to_seq: message.seq as i64,
-            },
-        )
-        .await?;
         let recipients: Vec<String> = membership
             .user_ids()
             .filter(|user| *user != sender.as_str())
@@ -214,7 +198,7 @@ impl Chat {
             self.settings.direct_fanout_max,
             self.settings.fanout_batch,
         ) {
-            FanoutPlan::Direct => self.deliver_message(&recipients, &frame).await,
+            FanoutPlan::Direct => self.deliver_message(&recipients, &frame).await?,
             FanoutPlan::Batched(_) => {
                 for batch in recipients.chunks(self.settings.fanout_batch) {
                     let item = ChatFanout {
@@ -238,9 +222,35 @@ impl Chat {
                     )
                     .await?;
                 }
-                Ok(())
             }
         }
+        // Posting marks what came before read for the sender, through chat.receipt so that
+        // positions are only ever written by that topic's lane. Not awaited: the conversation's
+        // next message need not wait for it, and a lost one only leaves the sender's own read
+        // position behind until their next message or receipt.
+        let receipt = ChatReceipt {
+            event_id: new_event_id(),
+            occurred_at: now_ms(),
+            conversation_id: conv.clone(),
+            user_id: sender.clone(),
+            kind: AvroReceiptKind::Read,
+            up_to_seq: message.seq as i64,
+        };
+        let (producer, codec) = (self.producer.clone(), self.codec.clone());
+        let (topic, schema) = (
+            self.settings.receipt_topic.clone(),
+            self.schemas.receipt.clone(),
+        );
+        let key = conv.clone();
+        tokio::spawn(async move {
+            if let Err(error) = producer
+                .send_event(&codec, &topic, &schema, &key, &receipt)
+                .await
+            {
+                tracing::warn!(%error, "sender's read position not recorded");
+            }
+        });
+        Ok(())
     }
 
     async fn apply_fanout(&self, event: &ChatFanout) -> Result<(), ChatError> {

@@ -335,14 +335,16 @@ impl ChatStore {
                 .message(conv, seq)
                 .await?
                 .ok_or_else(|| StorageError::Corrupt(format!("{keys}: {key} → missing {seq}")))?;
-            self.advance_state(conv, &stored).await?;
+            let state = self.state(conv).await?;
+            self.advance_state(conv, state, &stored).await?;
             return Ok(Appended {
                 message: stored,
                 new: false,
             });
         }
         let rows = self.ns("messages", conv);
-        let mut seq = self.state(conv).await?.last_seq + 1;
+        let state = self.state(conv).await?;
+        let mut seq = state.last_seq + 1;
         let (message, new) = loop {
             let candidate = StoredMessage {
                 seq,
@@ -370,13 +372,18 @@ impl ChatStore {
         self.kv()
             .put(&keys, &key, message.seq.to_string().into_bytes())
             .await?;
-        self.advance_state(conv, &message).await?;
+        self.advance_state(conv, state, &message).await?;
         Ok(Appended { message, new })
     }
 
-    /// Moves the state to `message` if it is newer.
-    async fn advance_state(&self, conv: &str, message: &StoredMessage) -> Result<(), StorageError> {
-        let mut state: ConversationState = self.state(conv).await?.into();
+    /// Moves the conversation's state (as read before) to `message` if it is newer.
+    async fn advance_state(
+        &self,
+        conv: &str,
+        state: StoredState,
+        message: &StoredMessage,
+    ) -> Result<(), StorageError> {
+        let mut state: ConversationState = state.into();
         if message.seq > state.last_seq {
             // Rows are claimed in order, so the state may jump past rows it never recorded.
             state.last_seq = message.seq - 1;

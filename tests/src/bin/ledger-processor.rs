@@ -51,6 +51,7 @@ async fn main() -> Result<()> {
         name: var("LEDGER_NAME")?,
         topics: vec![var("LEDGER_TOPIC")?],
         retry_delays: vec![],
+        fetch_wait: None,
     };
     run_processor(Arc::new(processor), config, context, shutdown::on_signal()).await?;
     Ok(())

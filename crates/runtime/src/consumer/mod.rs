@@ -35,14 +35,15 @@ use crate::settings::KafkaSettings;
 /// Records handled per batch, at most: what one poll has buffered, spread over its partitions.
 const MAX_BATCH: usize = 512;
 
-/// The consumer's `fetch.wait.max.ms`: the configured wait on input topics; at least 500 ms on
-/// retry tiers, whose records wait a second or more anyway, so that idle retry consumers do not
-/// poll the broker twenty times a second.
-fn fetch_wait(kafka: &KafkaSettings, lane: &Lane) -> Duration {
+/// The consumer's `fetch.wait.max.ms`: on input topics, the processor's own wait (topics.yaml)
+/// or else the configured one; at least 500 ms on retry tiers, whose records wait a second or
+/// more anyway, so that idle retry consumers do not poll the broker twenty times a second.
+fn fetch_wait(kafka: &KafkaSettings, config: &ProcessorConfig, lane: &Lane) -> Duration {
+    let wait = config.fetch_wait.unwrap_or(kafka.fetch_wait);
     if lane.is_retry {
-        kafka.fetch_wait.max(Duration::from_millis(500))
+        wait.max(Duration::from_millis(500))
     } else {
-        kafka.fetch_wait
+        wait
     }
 }
 
@@ -87,6 +88,10 @@ pub struct ProcessorConfig {
     pub topics: Vec<String>,
     /// Delay of each retry tier; empty means failures go straight to the DLQ.
     pub retry_delays: Vec<Duration>,
+    /// This processor's `fetch.wait.max.ms` on its input topics, when it needs a shorter one
+    /// than `kafka.fetch_wait` (a latency-bound processor on a broker that holds fetches for the
+    /// whole wait); `None` uses the setting.
+    pub fetch_wait: Option<Duration>,
 }
 
 /// Shared clients a processor runs with.
@@ -420,7 +425,7 @@ impl<P: Processor> Driver<P> {
             .set("heartbeat.interval.ms", "1000")
             .set(
                 "fetch.wait.max.ms",
-                fetch_wait(&self.context.kafka, lane)
+                fetch_wait(&self.context.kafka, &self.config, lane)
                     .as_millis()
                     .to_string(),
             )

@@ -112,6 +112,8 @@ struct ProcessorEntry {
     name: String,
     #[serde(default)]
     retry_delays: Option<Vec<Delay>>,
+    #[serde(default)]
+    fetch_wait: Option<Delay>,
 }
 
 /// One input or internal topic as written in `topics.yaml`.
@@ -220,6 +222,7 @@ impl Catalog {
                 .map(|t| t.name.clone())
                 .collect(),
             retry_delays: self.delays_of(entry),
+            fetch_wait: entry.fetch_wait.as_ref().map(|d| d.0),
         })
     }
 

@@ -11,6 +11,7 @@ processors:
   - name: urls
   - name: chat
     retry_delays: [2s]
+    fetch_wait: 10ms
 topics:
   - {name: url.created, key: short_code, schema: url.created.avsc, consumers: [urls], retention: forever}
   - {name: chat.sent, key: conversation_id, schema: chat.sent.avsc, consumers: [chat], partitions: 8}
@@ -25,6 +26,8 @@ fn derives_processor_configs_and_failure_topics() {
     assert_eq!(urls.retry_delays.len(), 3);
     let chat = catalog.processor("chat").unwrap();
     assert_eq!(chat.retry_delays, vec![Duration::from_secs(2)]);
+    assert_eq!(chat.fetch_wait, Some(Duration::from_millis(10)));
+    assert_eq!(urls.fetch_wait, None);
     assert!(catalog.processor("nobody").is_none());
 
     let specs = catalog.specs();

@@ -1,5 +1,6 @@
 //! `sixfold bench`: load generators for `make bench` that need Sixfold's own client code.
 
+pub mod chat;
 pub mod crawler;
 pub mod timeline;
 
