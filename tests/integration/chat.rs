@@ -385,7 +385,15 @@ async fn two_gateways_exchange_ordered_messages_with_acks_and_receipts() -> Resu
             list["conversations"][0]["last_preview"] == "reply 5",
             "{list}"
         );
-        // Presence: alice saw bob come online (he connected after her).
+        // Presence: bob was told alice was online when he connected, and alice saw bob come
+        // online (he connected after her).
+        ensure!(
+            bob.seen.iter().any(|f| f["type"] == "presence"
+                && f["user"] == "alice"
+                && f["status"] == "online"),
+            "bob was not told alice is online: {:?}",
+            bob.seen
+        );
         ensure!(
             alice
                 .seen

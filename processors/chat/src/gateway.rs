@@ -229,13 +229,8 @@ impl Chat {
         Ok(())
     }
 
-    /// Pushes a presence change to the user's 1:1 partners who are connected.
-    async fn announce(
-        &self,
-        user: &str,
-        status: PresenceStatus,
-        last_seen: Option<i64>,
-    ) -> Result<(), crate::processor::ChatError> {
+    /// The other members of the user's 1:1 conversations: whose presence they see.
+    async fn contacts(&self, user: &str) -> Result<Vec<String>, crate::processor::ChatError> {
         let mut contacts = Vec::new();
         for conv in self.store.conversation_ids_of(user).await? {
             if !conv.starts_with(crate::conversation::DIRECT_PREFIX) {
@@ -250,6 +245,41 @@ impl Chat {
                 );
             }
         }
+        Ok(contacts)
+    }
+
+    /// Tells a newly connected user which of their contacts are online now (changes after
+    /// this come as they happen).
+    async fn send_contacts_presence(&self, user: &str, outbound: &Outbound) {
+        let contacts = match self.contacts(user).await {
+            Ok(contacts) => contacts,
+            Err(error) => {
+                tracing::warn!(%error, user, "contacts' presence not sent");
+                return;
+            }
+        };
+        for contact in contacts {
+            if let Ok(Some(_)) = self.directory.presence(&contact).await {
+                let frame = ServerFrame::Presence(PresenceFrame {
+                    user: contact,
+                    status: PresenceStatus::Online,
+                    last_seen: None,
+                });
+                if outbound.send(frame.to_text().into()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Pushes a presence change to the user's 1:1 partners who are connected.
+    async fn announce(
+        &self,
+        user: &str,
+        status: PresenceStatus,
+        last_seen: Option<i64>,
+    ) -> Result<(), crate::processor::ChatError> {
+        let contacts = self.contacts(user).await?;
         if contacts.is_empty() {
             return Ok(());
         }
@@ -395,9 +425,11 @@ impl Chat {
         }
     }
 
-    /// Sends the user's missed messages, conversation by conversation in sequence order, and
-    /// clears each conversation's inbox entry once its messages are queued.
+    /// Sends who of the user's contacts is online, then the user's missed messages,
+    /// conversation by conversation in sequence order, clearing each conversation's inbox entry
+    /// once its messages are queued.
     async fn drain_inbox(self: Arc<Self>, user: String, outbound: Outbound) {
+        self.send_contacts_presence(&user, &outbound).await;
         let inbox = match self.store.inbox(&user).await {
             Ok(inbox) => inbox,
             Err(error) => {
