@@ -29,6 +29,11 @@ test: deps build services-up ## Run every test against the real broker, Redis an
 	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) cargo test --workspace
 	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q tests/python
 
+.PHONY: websocat
+websocat: ## Install websocat (a WebSocket client for trying chat) into ~/.cache/sixfold/websocat/bin.
+	@[ -x $(CACHE)/websocat/bin/websocat ] || CARGO_TARGET_DIR=$(CACHE)/websocat-build cargo install websocat --version 1.14.1 --locked --root $(CACHE)/websocat
+	@echo "$(CACHE)/websocat/bin/websocat"
+
 .PHONY: site
 site: ## Serve the crawler's local test web site (4 hosts on 127.0.0.1:18300-18303) in the foreground.
 	@mkdir -p var

@@ -4,6 +4,7 @@
 //! gateway killed with SIGKILL, membership checks, malformed frames, attachments, redelivered
 //! events and the DLQ.
 
+use std::collections::BTreeMap;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
@@ -830,5 +831,109 @@ async fn concurrent_appends_claim_gap_free_sequence_numbers_once_per_message() -
     keys.dedup();
     ensure!(keys.len() == 80, "a message was stored twice");
     ensure!(store.state(conv).await?.last_seq == 80);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_members_and_roles_follow_the_rules() -> Result<()> {
+    let cluster = Cluster::start(|_| {}).await?;
+    let (status, group) = cluster
+        .post(
+            "/v1/chat/conversations",
+            json!({"members": ["olga", "pete", "quinn"], "name": "team"}),
+        )
+        .await?;
+    ensure!(
+        status == StatusCode::CREATED && group["kind"] == "group",
+        "{group}"
+    );
+    let conv = group["conversation_id"].as_str().context("id")?.to_owned();
+    let roles = |view: &Value| -> BTreeMap<String, String> {
+        view["members"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .map(|m| {
+                        (
+                            m["user_id"].as_str().unwrap_or("").to_owned(),
+                            m["role"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    ensure!(roles(&group)["olga"] == "owner" && roles(&group)["pete"] == "member");
+    let members = format!("/v1/chat/conversations/{conv}/members");
+    let put = |path: String, body: Value| {
+        cluster
+            .http
+            .put(format!("{}{path}", cluster.a.base))
+            .bearer_auth(CHAT_TEST_KEY)
+            .json(&body)
+            .send()
+    };
+    let delete = |path: String| {
+        cluster
+            .http
+            .delete(format!("{}{path}", cluster.a.base))
+            .bearer_auth(CHAT_TEST_KEY)
+            .send()
+    };
+    // A plain member may not add; the owner makes pete an admin, who then may.
+    let (status, body) = cluster
+        .post(&members, json!({"actor_id": "pete", "user_id": "rosa"}))
+        .await?;
+    ensure!(
+        status == StatusCode::FORBIDDEN && body["error"] == "forbidden",
+        "{body}"
+    );
+    let response = put(
+        format!("{members}/pete"),
+        json!({"actor_id": "olga", "role": "admin"}),
+    )
+    .await?;
+    ensure!(response.status() == StatusCode::OK, "{}", response.status());
+    let (status, body) = cluster
+        .post(&members, json!({"actor_id": "pete", "user_id": "rosa"}))
+        .await?;
+    ensure!(
+        status == StatusCode::OK && roles(&body)["rosa"] == "member",
+        "{status} {body}"
+    );
+    let (status, _) = cluster
+        .post(&members, json!({"actor_id": "pete", "user_id": "rosa"}))
+        .await?;
+    ensure!(status == StatusCode::CONFLICT);
+    // Nobody removes the owner; an admin removes a member; a member leaves by themself.
+    let response = delete(format!("{members}/olga?actor_id=pete")).await?;
+    ensure!(response.status() == StatusCode::FORBIDDEN);
+    let response = delete(format!("{members}/quinn?actor_id=pete")).await?;
+    ensure!(response.status() == StatusCode::OK, "{}", response.status());
+    let response = delete(format!("{members}/rosa?actor_id=rosa")).await?;
+    ensure!(response.status() == StatusCode::OK);
+    // Ownership moves by transfer only; the old owner stays as an admin.
+    let response = put(
+        format!("/v1/chat/conversations/{conv}/owner"),
+        json!({"actor_id": "olga", "user_id": "pete"}),
+    )
+    .await?;
+    ensure!(response.status() == StatusCode::OK);
+    let (_, view) = cluster
+        .get(&format!("/v1/chat/conversations/{conv}"))
+        .await?;
+    ensure!(
+        roles(&view)
+            == BTreeMap::from([
+                ("olga".into(), "admin".into()),
+                ("pete".into(), "owner".into())
+            ]),
+        "{view}"
+    );
+    // A removed member's socket can no longer post into the group.
+    let base = cluster.a.base.clone();
+    let mut quinn = cluster.connect(&base, "quinn").await?;
+    quinn.send_text(&conv, "q1", "still here?").await?;
+    ensure!(quinn.until("error", |_| true).await?["code"] == "not_member");
     Ok(())
 }

@@ -10,7 +10,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sixfold_ingress::{ApiError, JsonBody, QueryParams, SystemRoutes};
@@ -18,7 +18,7 @@ use sixfold_runtime::failure::now_ms;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::conversation::{
-    ConversationError, ConversationKind, Membership, direct_conversation_id,
+    ConversationError, ConversationKind, Membership, Role, direct_conversation_id,
     is_valid_conversation_id, new_group_id,
 };
 use crate::events::{ChatMembership, MembershipAction, new_event_id};
@@ -35,9 +35,9 @@ const MATERIALIZE_WAIT: Duration = Duration::from_secs(5);
 #[derive(OpenApi)]
 #[openapi(
     paths(issue_token, create_conversation, list_conversations, conversation, add_member,
-        remove_member, messages, upload_media, download_media, websocket),
+        remove_member, set_role, transfer, messages, upload_media, download_media, websocket),
     components(schemas(TokenRequest, TokenAnswer, NewConversation, ConversationView, MemberView,
-        ConversationList, ListItem, NewMember, MessagePage, MessageView, Media, ContentType)),
+        ConversationList, ListItem, NewMember, NewRole, NewOwner, MessagePage, MessageView, Media, ContentType)),
     tags((name = "chat", description = "Chat: conversations, history, attachments, WebSocket gateway"))
 )]
 struct ChatDoc;
@@ -60,8 +60,9 @@ pub fn routes(chat: Arc<Chat>) -> SystemRoutes {
             .route("/v1/chat/conversations/{id}/members", post(add_member))
             .route(
                 "/v1/chat/conversations/{id}/members/{user_id}",
-                delete(remove_member),
+                delete(remove_member).put(set_role),
             )
+            .route("/v1/chat/conversations/{id}/owner", put(transfer))
             .route("/v1/chat/conversations/{id}/messages", get(messages))
             .route(
                 "/v1/chat/media",
@@ -180,6 +181,26 @@ pub struct NewMember {
     /// Who adds (the owner or an admin).
     actor_id: String,
     /// Who is added.
+    user_id: String,
+}
+
+/// `PUT /v1/chat/conversations/{id}/members/{user_id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRole {
+    /// Who changes it (the owner).
+    actor_id: String,
+    /// `admin` or `member`.
+    role: String,
+}
+
+/// `PUT /v1/chat/conversations/{id}/owner` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOwner {
+    /// The current owner (who stays as an admin).
+    actor_id: String,
+    /// The member who becomes the owner.
     user_id: String,
 }
 
@@ -591,6 +612,89 @@ async fn remove_member(
         name: None,
     };
     membership_answer(&chat, &id, event, planned, move |m| !m.contains(&user_id)).await
+}
+
+/// Make a member an admin or a plain member.
+#[utoipa::path(put, path = "/v1/chat/conversations/{id}/members/{user_id}", tag = "chat", request_body = NewRole,
+    params(("id" = String, Path, description = "Conversation id"),
+        ("user_id" = String, Path, description = "Member whose role changes")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Changed and stored", body = ConversationView),
+        (status = 202, description = "Recorded; not yet stored", body = ConversationView),
+        (status = 400, description = "Not a role (admin or member)", body = ApiError),
+        (status = 403, description = "Only the owner changes roles; ownership moves by transfer", body = ApiError),
+        (status = 404, description = "No such conversation or member", body = ApiError)))]
+async fn set_role(
+    State(chat): State<Arc<Chat>>,
+    Path((id, user_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<NewRole>,
+) -> Result<(StatusCode, Json<ConversationView>), ApiError> {
+    check_conversation_id(&id)?;
+    let role = match body.role.as_str() {
+        "admin" => Role::Admin,
+        "member" => Role::Member,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_role",
+                "role must be admin or member",
+            ));
+        }
+    };
+    let mut planned = chat.stored_membership(&id).await?;
+    planned
+        .set_role(&body.actor_id, &user_id, role)
+        .map_err(conversation_error)?;
+    let event = ChatMembership {
+        event_id: new_event_id(),
+        occurred_at: now_ms(),
+        conversation_id: id.clone(),
+        action: MembershipAction::RoleChanged,
+        actor_id: body.actor_id,
+        user_ids: vec![user_id.clone()],
+        role: Some(body.role),
+        name: None,
+    };
+    membership_answer(&chat, &id, event, planned, move |m| {
+        m.role(&user_id) == Some(role)
+    })
+    .await
+}
+
+/// Hand a group's ownership to another member.
+#[utoipa::path(put, path = "/v1/chat/conversations/{id}/owner", tag = "chat", request_body = NewOwner,
+    params(("id" = String, Path, description = "Conversation id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Transferred and stored", body = ConversationView),
+        (status = 202, description = "Recorded; not yet stored", body = ConversationView),
+        (status = 403, description = "The actor is not the owner", body = ApiError),
+        (status = 404, description = "No such conversation or member", body = ApiError)))]
+async fn transfer(
+    State(chat): State<Arc<Chat>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NewOwner>,
+) -> Result<(StatusCode, Json<ConversationView>), ApiError> {
+    check_conversation_id(&id)?;
+    let mut planned = chat.stored_membership(&id).await?;
+    planned
+        .transfer(&body.actor_id, &body.user_id)
+        .map_err(conversation_error)?;
+    let new_owner = body.user_id.clone();
+    let event = ChatMembership {
+        event_id: new_event_id(),
+        occurred_at: now_ms(),
+        conversation_id: id.clone(),
+        action: MembershipAction::Transferred,
+        actor_id: body.actor_id,
+        user_ids: vec![body.user_id],
+        role: None,
+        name: None,
+    };
+    membership_answer(&chat, &id, event, planned, move |m| {
+        m.role(&new_owner) == Some(Role::Owner)
+    })
+    .await
 }
 
 async fn membership_answer(
