@@ -51,6 +51,13 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// 503 for a request that failed on a dependency (store, Redis, broker) at `step`: the
+    /// answer names the step but not the internals; the error itself goes to the log.
+    pub fn dependency_failed(step: &str, error: impl std::fmt::Display) -> Self {
+        tracing::warn!(%error, step, "request failed on a dependency");
+        Self::unavailable(format!("could not {step}; try again shortly"))
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -19,6 +19,34 @@ pub const ENV_PREFIX: &str = "SIXFOLD__";
 #[error("invalid settings: {0}")]
 pub struct SettingsError(#[from] Box<figment::Error>);
 
+/// Checks a system's `namespace` setting, the prefix of its store namespaces and Redis keys:
+/// non-empty, of `[A-Za-z0-9_.-]` only (no `:`, `{` or `}`, which the key layouts use).
+pub fn check_namespace(namespace: &str) -> Result<(), String> {
+    if !namespace.is_empty()
+        && namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "namespace {namespace:?} must be non-empty [A-Za-z0-9_.-]"
+        ))
+    }
+}
+
+/// Serializes a secret setting in clear text. Settings are serialized only to layer them
+/// (defaults under file under environment), so a secret must survive that round trip;
+/// `Debug` of a `SecretString` still redacts it. Use as
+/// `#[serde(serialize_with = "sixfold_runtime::settings::expose_secret")]`.
+pub fn expose_secret<S: serde::Serializer>(
+    secret: &secrecy::SecretString,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use secrecy::ExposeSecret;
+    serializer.serialize_str(secret.expose_secret())
+}
+
 /// Loads `T` from its defaults, the optional YAML file at `path`, and the environment.
 ///
 /// Unknown keys are rejected by the `deny_unknown_fields` on each settings struct, so a typo in

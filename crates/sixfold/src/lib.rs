@@ -450,7 +450,7 @@ fn print_banner(settings: &Settings) {
         .as_deref()
         .unwrap_or("(none: set embedded.dev_api_key)");
     println!(
-        "\nSixfold is running.\n  ingress   http://{ingress}/  (try: curl http://{ingress}/readyz)\n  API key   {key}  (development only)\n  openapi   http://{ingress}/openapi.json\n  metrics   http://{ingress}/metrics\n  registry  {}\n  broker    {}\n  redis     {}\n  store     {:?} {}\n\nShorten a URL and follow it:\n  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n       -d '{{\"long_url\": \"https://example.com/\"}}' http://{ingress}/v1/urls\n\nPost a tweet and read a timeline, seed a crawl of `make site`: see README.md (Try ...).\nPress Ctrl-C to stop.\n",
+        "\nSixfold is running.\n  ingress   http://{ingress}/  (try: curl http://{ingress}/readyz)\n  API key   {key}  (development only)\n  openapi   http://{ingress}/openapi.json\n  metrics   http://{ingress}/metrics\n  registry  {}\n  broker    {}\n  redis     {}\n  store     {:?} {}\n\nShorten a URL and follow it:\n  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n       -d '{{\"long_url\": \"https://example.com/\"}}' http://{ingress}/v1/urls\n\nPost a tweet and read a timeline, chat over WebSockets, seed a crawl of `make site`: see README.md (Try ...).\nPress Ctrl-C to stop.\n",
         settings.registry.url,
         settings.kafka.brokers,
         settings.redis.url,

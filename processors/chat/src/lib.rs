@@ -75,7 +75,6 @@ use prometheus::{IntCounterVec, IntGauge, Opts};
 use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sixfold_ingress::ApiError;
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
@@ -98,7 +97,7 @@ pub const PROCESSOR: &str = "chat";
 pub struct ChatSettings {
     /// Key of the HMAC that signs chat tokens; at least 32 bytes, the same on every ingress.
     /// The default is for development only.
-    #[serde(serialize_with = "expose_secret")]
+    #[serde(serialize_with = "sixfold_runtime::settings::expose_secret")]
     pub token_secret: SecretString,
     /// How long an issued token lets a user connect.
     #[serde(with = "humantime_serde")]
@@ -381,28 +380,9 @@ fn check_settings(s: &ChatSettings) -> Result<(), String> {
     if s.heartbeat.is_zero() || s.presence_ttl <= s.heartbeat {
         return Err("heartbeat must be positive and shorter than presence_ttl".into());
     }
-    if s.namespace.is_empty()
-        || !s
-            .namespace
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-    {
-        return Err("namespace must be non-empty [A-Za-z0-9_.-]".into());
-    }
+    sixfold_runtime::settings::check_namespace(&s.namespace)?;
     if !s.gateway_id.is_empty() && !user::is_valid_user_id(&s.gateway_id) {
         return Err("gateway_id must be [A-Za-z0-9_-]{1,64}".into());
     }
     Ok(())
-}
-
-/// A 503 that names the step but not the internals; the error itself goes to the log.
-fn unavailable(step: &str, error: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(%error, step, "request failed on a dependency");
-    ApiError::unavailable(format!("could not {step}; try again shortly"))
-}
-
-/// Settings are serialized only to layer them, so the secret must survive the round trip;
-/// `Debug` still redacts it.
-fn expose_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(secret.expose_secret())
 }

@@ -425,40 +425,9 @@ impl Chat {
         recipients: &[String],
         frame: &MessageFrame,
     ) -> Result<(), ChatError> {
-        let routes = self.directory.routes(recipients, now_ms()).await?;
         let text = ServerFrame::Message(frame.clone()).to_text();
-        let mut by_gateway: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        let mut offline = 0;
-        for (user, gateways) in recipients.iter().zip(&routes) {
-            if gateways.is_empty() {
-                self.store
-                    .inbox_add(user, &frame.conversation_id, frame.seq)
-                    .await?;
-                offline += 1;
-            }
-            for gateway in gateways {
-                by_gateway.entry(gateway).or_default().push(user.clone());
-            }
-        }
-        let online = recipients.len() - offline;
-        let missed = Some((frame.conversation_id.clone(), frame.seq));
-        let items: Vec<(String, Delivery)> = by_gateway
-            .into_iter()
-            .map(|(gateway, users)| {
-                (
-                    gateway.to_owned(),
-                    Delivery {
-                        users,
-                        frame: text.clone(),
-                        missed: missed.clone(),
-                    },
-                )
-            })
-            .collect();
-        self.directory.publish(&items).await?;
-        self.count("message", "gateway", online as u64);
-        self.count("message", "inbox", offline as u64);
-        Ok(())
+        let missed = (frame.conversation_id.clone(), frame.seq);
+        self.route("message", recipients, text, Some(missed)).await
     }
 
     /// Sends a frame to those of `users` who are connected (receipts, presence: nothing is
@@ -469,29 +438,47 @@ impl Chat {
         users: &[String],
         frame: &ServerFrame,
     ) -> Result<(), ChatError> {
+        self.route(kind, users, frame.to_text(), None).await
+    }
+
+    /// Publishes `text` once per gateway holding any of `users`; with `missed` (a message's
+    /// conversation and sequence number), users with no live route get an inbox entry.
+    async fn route(
+        &self,
+        kind: &str,
+        users: &[String],
+        text: String,
+        missed: Option<(String, u64)>,
+    ) -> Result<(), ChatError> {
         let routes = self.directory.routes(users, now_ms()).await?;
-        let text = frame.to_text();
         let mut by_gateway: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut offline = 0;
         for (user, gateways) in users.iter().zip(&routes) {
+            if gateways.is_empty()
+                && let Some((conv, seq)) = &missed
+            {
+                self.store.inbox_add(user, conv, *seq).await?;
+                offline += 1;
+            }
             for gateway in gateways {
                 by_gateway.entry(gateway).or_default().push(user.clone());
             }
         }
+        let online = by_gateway.values().map(Vec::len).sum::<usize>();
         let items: Vec<(String, Delivery)> = by_gateway
             .into_iter()
             .map(|(gateway, users)| {
-                self.count(kind, "gateway", users.len() as u64);
-                (
-                    gateway.to_owned(),
-                    Delivery {
-                        users,
-                        frame: text.clone(),
-                        missed: None,
-                    },
-                )
+                let delivery = Delivery {
+                    users,
+                    frame: text.clone(),
+                    missed: missed.clone(),
+                };
+                (gateway.to_owned(), delivery)
             })
             .collect();
         self.directory.publish(&items).await?;
+        self.count(kind, "gateway", online as u64);
+        self.count(kind, "inbox", offline);
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use sixfold_ingress::{ApiError, JsonBody, QueryParams, SystemRoutes};
 use sixfold_runtime::failure::now_ms;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::Chat;
 use crate::conversation::{
     ConversationError, ConversationKind, Membership, Role, direct_conversation_id,
     is_valid_conversation_id, new_group_id,
@@ -27,7 +28,6 @@ use crate::protocol::{ContentType, Media};
 use crate::storage::StoredMessage;
 use crate::token::TokenError;
 use crate::user::is_valid_user_id;
-use crate::{Chat, unavailable};
 
 /// How long a membership route waits for the processor to store the change.
 const MATERIALIZE_WAIT: Duration = Duration::from_secs(5);
@@ -341,7 +341,7 @@ impl Chat {
         self.store
             .membership(conv, self.settings.max_group_members)
             .await
-            .map_err(|e| unavailable("read the conversation", e))?
+            .map_err(|e| ApiError::dependency_failed("read the conversation", e))?
             .ok_or_else(|| ApiError::not_found("no such conversation"))
     }
 
@@ -359,7 +359,7 @@ impl Chat {
             &event,
         )
         .await
-        .map_err(|e| unavailable("record the change", e))?;
+        .map_err(|e| ApiError::dependency_failed("record the change", e))?;
         let started = Instant::now();
         while started.elapsed() < MATERIALIZE_WAIT {
             if let Ok(Some(m)) = self
@@ -432,7 +432,7 @@ async fn create_conversation(
             .store
             .membership(&conv, max)
             .await
-            .map_err(|e| unavailable("read the conversation", e))?
+            .map_err(|e| ApiError::dependency_failed("read the conversation", e))?
         {
             let view = view(&conv, ConversationKind::Direct, None, &existing, false);
             return Ok((StatusCode::OK, Json(view)));
@@ -490,7 +490,7 @@ async fn list_conversations(
         .store
         .conversations_of(&query.user_id, limit)
         .await
-        .map_err(|e| unavailable("read the conversations", e))?;
+        .map_err(|e| ApiError::dependency_failed("read the conversations", e))?;
     let conversations = entries
         .into_iter()
         .map(|e| ListItem {
@@ -539,7 +539,7 @@ async fn conversation(
         .store
         .meta(&id)
         .await
-        .map_err(|e| unavailable("read the conversation", e))?
+        .map_err(|e| ApiError::dependency_failed("read the conversation", e))?
         .ok_or_else(|| ApiError::not_found("no such conversation"))?;
     let membership = chat.stored_membership(&id).await?;
     Ok(Json(view(&id, meta.kind(), meta.name, &membership, false)))
@@ -708,7 +708,7 @@ async fn membership_answer(
         .store
         .meta(id)
         .await
-        .map_err(|e| unavailable("read the conversation", e))?
+        .map_err(|e| ApiError::dependency_failed("read the conversation", e))?
         .ok_or_else(|| ApiError::not_found("no such conversation"))?;
     let stored = chat.change_membership(event, done).await?;
     let (status, members) = match &stored {
@@ -753,7 +753,7 @@ async fn messages(
             chat.store
                 .state(&id)
                 .await
-                .map_err(|e| unavailable("read the conversation", e))?
+                .map_err(|e| ApiError::dependency_failed("read the conversation", e))?
                 .last_seq
                 + 1
         }
@@ -762,7 +762,7 @@ async fn messages(
         .store
         .messages_before(&id, before, limit)
         .await
-        .map_err(|e| unavailable("read the history", e))?;
+        .map_err(|e| ApiError::dependency_failed("read the history", e))?;
     let next_before = page.first().map(|m| m.seq).filter(|seq| *seq > 1);
     Ok(Json(MessagePage {
         conversation_id: id.clone(),
@@ -836,7 +836,7 @@ async fn upload_media(
                 ApiError::bad_request("invalid_media", error.to_string())
             }
         }),
-        Err(error) => Err(unavailable("store the attachment", error)),
+        Err(error) => Err(ApiError::dependency_failed("store the attachment", error)),
     }
 }
 
@@ -864,7 +864,7 @@ async fn download_media(
         )
             .into_response()),
         Ok(None) => Err(ApiError::not_found("no such attachment")),
-        Err(error) => Err(unavailable("read the attachment", error)),
+        Err(error) => Err(ApiError::dependency_failed("read the attachment", error)),
     }
 }
 

@@ -71,7 +71,6 @@ use std::time::Duration;
 use prometheus::{IntCounterVec, Opts};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
-use sixfold_ingress::ApiError;
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
@@ -352,19 +351,6 @@ fn check_settings(s: &TimelineSettings) -> Result<(), String> {
             sixfold_store::MAX_LIST_LIMIT
         ));
     }
-    if s.namespace.is_empty()
-        || !s
-            .namespace
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-    {
-        return Err("namespace must be non-empty [A-Za-z0-9_.-]".into());
-    }
+    sixfold_runtime::settings::check_namespace(&s.namespace)?;
     Ok(())
-}
-
-/// A 503 that names the step but not the internals; the error itself goes to the log.
-fn unavailable(step: &str, error: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(%error, step, "request failed on a dependency");
-    ApiError::unavailable(format!("could not {step}; try again shortly"))
 }

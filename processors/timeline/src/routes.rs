@@ -16,7 +16,7 @@ use crate::events::{FollowAction, FollowChanged, TweetDeleted};
 use crate::id::{cursor_after, parse_cursor};
 use crate::model::{Invalid, Tweet, check_follow, check_user_id};
 use crate::read::Page;
-use crate::{PostError, Timeline, unavailable};
+use crate::{PostError, Timeline};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -164,7 +164,7 @@ async fn post_tweet(
         .await
         .map_err(|e| match e {
             PostError::Invalid(invalid_input) => invalid(invalid_input),
-            PostError::Produce(failure) => unavailable("record the tweet", failure),
+            PostError::Produce(failure) => ApiError::dependency_failed("record the tweet", failure),
         })?;
     Ok((StatusCode::CREATED, Json(tweet)))
 }
@@ -191,7 +191,7 @@ async fn delete_tweet(
         .store
         .tweet(id)
         .await
-        .map_err(|e| unavailable("read the tweet", e))?
+        .map_err(|e| ApiError::dependency_failed("read the tweet", e))?
         .ok_or_else(|| ApiError::not_found("no such tweet"))?;
     let event = TweetDeleted {
         event_id: uuid::Uuid::new_v4().to_string(),
@@ -208,7 +208,7 @@ async fn delete_tweet(
             &event,
         )
         .await
-        .map_err(|e| unavailable("record the deletion", e))?;
+        .map_err(|e| ApiError::dependency_failed("record the deletion", e))?;
     Ok(accepted())
 }
 
@@ -243,7 +243,7 @@ async fn change_follow(
             &event,
         )
         .await
-        .map_err(|e| unavailable("record the follow", e))?;
+        .map_err(|e| ApiError::dependency_failed("record the follow", e))?;
     Ok(accepted())
 }
 
@@ -293,7 +293,7 @@ async fn home(
     let page = timeline
         .home(&user_id, before, limit)
         .await
-        .map_err(|e| unavailable("read the timeline", e))?;
+        .map_err(|e| ApiError::dependency_failed("read the timeline", e))?;
     Ok(Json(tweet_page(user_id, page)))
 }
 
@@ -314,7 +314,7 @@ async fn user_tweets(
     let page = timeline
         .user_tweets(&user_id, before, limit)
         .await
-        .map_err(|e| unavailable("read the tweets", e))?;
+        .map_err(|e| ApiError::dependency_failed("read the tweets", e))?;
     Ok(Json(tweet_page(user_id, page)))
 }
 
@@ -336,8 +336,9 @@ async fn user(
         let celebrity = timeline.store.is_celebrity(&user_id).await?;
         Ok::<_, crate::storage::StorageError>((followers, following, celebrity))
     };
-    let (followers, following, celebrity) =
-        read.await.map_err(|e| unavailable("read the counts", e))?;
+    let (followers, following, celebrity) = read
+        .await
+        .map_err(|e| ApiError::dependency_failed("read the counts", e))?;
     let fanout = if celebrity { "pull" } else { "push" };
     Ok(Json(UserSummary {
         user_id,

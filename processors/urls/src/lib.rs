@@ -93,7 +93,7 @@ pub struct UrlsSettings {
     #[serde(with = "humantime_serde")]
     pub near_cache_ttl: Duration,
     /// Key of the code permutation. Changing it after codes were issued breaks uniqueness.
-    #[serde(serialize_with = "expose_secret")]
+    #[serde(serialize_with = "sixfold_runtime::settings::expose_secret")]
     pub code_secret: SecretString,
     /// Counter values leased per block.
     pub block_size: u64,
@@ -130,18 +130,6 @@ impl Default for UrlsSettings {
             clicked_topic: "url.clicked".into(),
         }
     }
-}
-
-/// A 503 that names the step but not the internals; the error itself goes to the log.
-fn unavailable(step: &str, error: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(%error, step, "request failed on a dependency");
-    ApiError::unavailable(format!("could not {step}; try again shortly"))
-}
-
-/// Settings are serialized only to layer them (defaults under file and environment), so the
-/// secret must survive the round trip; `Debug` still redacts it.
-fn expose_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(secret.expose_secret())
 }
 
 /// Topics the shortener reads and writes.
@@ -308,7 +296,8 @@ impl Urls {
 
     /// Claims an alias (if custom), produces `url.created` and primes the cache.
     async fn create(&self, link: &Link) -> Result<(), ApiError> {
-        let value = serde_json::to_vec(link).map_err(|e| unavailable("encode link", e))?;
+        let value =
+            serde_json::to_vec(link).map_err(|e| ApiError::dependency_failed("encode link", e))?;
         if link.custom && !self.claim_alias(&link.code, &value).await? {
             return Err(ApiError::conflict(
                 "alias_taken",
@@ -319,7 +308,7 @@ impl Urls {
             if link.custom {
                 self.release_alias(&link.code, &value).await;
             }
-            return Err(unavailable("record the event", error));
+            return Err(ApiError::dependency_failed("record the event", error));
         }
         if let Err(error) = self.cache.put(link, now_ms()).await {
             tracing::warn!(%error, code = %link.code, "new link not cached");
@@ -341,13 +330,13 @@ impl Urls {
                 let held = kv
                     .get(&self.names.links, alias)
                     .await
-                    .map_err(|e| unavailable("claim the alias", e))?;
+                    .map_err(|e| ApiError::dependency_failed("claim the alias", e))?;
                 match held {
                     Some(current) => Ok(current == value),
-                    None => Err(unavailable("claim the alias", error)),
+                    None => Err(ApiError::dependency_failed("claim the alias", error)),
                 }
             }
-            Err(error) => Err(unavailable("claim the alias", error)),
+            Err(error) => Err(ApiError::dependency_failed("claim the alias", error)),
         }
     }
 
@@ -415,10 +404,10 @@ impl Urls {
             .kv()
             .get(&self.names.links, code)
             .await
-            .map_err(|e| unavailable("read the link", e))?
+            .map_err(|e| ApiError::dependency_failed("read the link", e))?
             .ok_or_else(|| ApiError::not_found("no such link"))?;
-        let link: Link =
-            serde_json::from_slice(&bytes).map_err(|e| unavailable("read the stored link", e))?;
+        let link: Link = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::dependency_failed("read the stored link", e))?;
         if let Err(error) = self.cache.put(&link, now_ms()).await {
             tracing::debug!(%error, "cache not filled");
         }
@@ -433,7 +422,7 @@ impl Urls {
             .kv()
             .get(&self.names.clicks, code)
             .await
-            .map_err(|e| unavailable("read the click counts", e))?;
+            .map_err(|e| ApiError::dependency_failed("read the click counts", e))?;
         Ok(bytes
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default())

@@ -163,7 +163,7 @@ async fn create(
             .allocator
             .next()
             .await
-            .map_err(|e| crate::unavailable("allocate a short code", e))?,
+            .map_err(|e| ApiError::dependency_failed("allocate a short code", e))?,
     };
     let link = Link {
         code,
