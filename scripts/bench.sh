@@ -43,7 +43,7 @@ log: {format: json, filter: warn}
 ratelimit: {enabled: false}
 urls: {namespace: bench-urls, created_topic: url.created, clicked_topic: url.clicked}
 timeline: {namespace: bench-timeline, fanout_threshold: 20000}
-chat: {namespace: bench-chat, media_dir: $OUT/chat-media}
+chat: {namespace: bench-chat, media_dir: $OUT/chat-media, token_secret: bench-chat-token-secret-0123456789abcdef}
 crawler:
   namespace: bench-crawler
   allow_private_addresses: true     # the benchmark site is on loopback

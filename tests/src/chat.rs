@@ -32,6 +32,9 @@ pub fn test_settings(prefix: &str, media_dir: &std::path::Path) -> ChatSettings 
         heartbeat: Duration::from_millis(200),
         presence_ttl: Duration::from_secs(2),
         media_dir: media_dir.to_owned(),
+        token_secret: "sixfold-chat-tests-token-secret-0123456789"
+            .to_owned()
+            .into(),
         ..ChatSettings::default()
     }
 }

@@ -9,7 +9,7 @@
 //! | channel `<ns>:gw:<gateway id>` | pub/sub | [`Delivery`] items for one gateway |
 //!
 //! A gateway refreshes its entries every heartbeat; an entry whose expiry has passed is
-//! ignored by readers, so a crashed gateway's users count as offline after `route_ttl` even
+//! ignored by readers, so a crashed gateway's users count as offline after `presence_ttl` even
 //! though nobody removed them (the whole key also expires).
 
 use redis::aio::ConnectionManager;

@@ -18,8 +18,8 @@ use crate::Chat;
 use crate::directory::Delivery;
 use crate::events::{AvroContentType, ChatReceipt, ChatSent, new_event_id};
 use crate::protocol::{
-    ClientFrame, ErrorFrame, PresenceFrame, PresenceStatus, ReceiptFrame, SendFrame, ServerFrame,
-    SyncFrame, SyncedFrame, parse_client_frame,
+    ClientFrame, ErrorFrame, Media, PresenceFrame, PresenceStatus, ReceiptFrame, SendFrame,
+    ServerFrame, SyncFrame, SyncedFrame, parse_client_frame,
 };
 
 /// Close code "going away" (RFC 6455): the gateway is stopping.
@@ -29,6 +29,8 @@ const CLOSE_POLICY: u16 = 1008;
 
 /// A socket's outbound queue.
 type Outbound = mpsc::Sender<Arc<str>>;
+/// A handle on a socket's queue that does not keep it open.
+type WeakOutbound = mpsc::WeakSender<Arc<str>>;
 /// A `chat.sent` or `chat.receipt` queued on the producer: resolves to the error frame for the
 /// client if the broker did not take it.
 type Pending = futures::future::BoxFuture<'static, Option<ServerFrame>>;
@@ -132,7 +134,7 @@ impl Chat {
             }
         }
         subscriber.abort();
-        // Leave the registry at once rather than after route_ttl.
+        // Leave the registry at once rather than after presence_ttl.
         for user in self.gateway.users() {
             let _ = self
                 .directory
@@ -320,10 +322,13 @@ impl Chat {
         }
         // The inbox, after registering: a message routed before the registration is in the
         // inbox by now or will be found by the next read; one routed after comes live.
-        let drain = tokio::spawn(self.clone().drain_inbox(user.clone(), outbound.clone()));
+        let drain = tokio::spawn(self.clone().drain_inbox(user.clone(), outbound.downgrade()));
         drop(outbound);
 
         let (mut sink, mut stream) = socket.split();
+        // A client that stops reading must not hold the socket open: every write gives up
+        // after one heartbeat.
+        let within = self.settings.heartbeat;
         let mut tick = tokio::time::interval(self.settings.heartbeat);
         tick.tick().await;
         let mut last_heard = Instant::now();
@@ -332,7 +337,7 @@ impl Chat {
             tokio::select! {
                 Some(refused) = in_flight.next(), if !in_flight.is_empty() => {
                     if let Some(frame) = refused
-                        && sink.send(Message::Text(frame.to_text().into())).await.is_err()
+                        && !write(&mut sink, text_message(&frame), within).await
                     {
                         break None;
                     }
@@ -340,7 +345,7 @@ impl Chat {
                 _ = self.shutdown.cancelled() => break Some((CLOSE_GOING_AWAY, "gateway stopping")),
                 frame = queue.recv() => match frame {
                     Some(text) => {
-                        if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
+                        if !write(&mut sink, Message::Text(text.as_ref().into()), within).await {
                             break None;
                         }
                     }
@@ -350,25 +355,32 @@ impl Chat {
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Text(text))) => {
                         last_heard = Instant::now();
+                        let mut replies = Vec::new();
                         // Back-pressure: a client sending faster than the broker acknowledges
                         // waits here.
                         while in_flight.len() >= MAX_IN_FLIGHT {
                             if let Some(Some(frame)) = in_flight.next().await {
-                                let _ = sink.send(Message::Text(frame.to_text().into())).await;
+                                replies.push(frame);
                             }
                         }
-                        let (replies, pending) = self.handle_text(&user, text.as_str()).await;
+                        let (answers, pending) = self.handle_text(&user, text.as_str()).await;
                         in_flight.extend(pending);
-                        for reply in replies {
-                            if sink.send(Message::Text(reply.to_text().into())).await.is_err() {
+                        replies.extend(answers);
+                        let mut written = true;
+                        for reply in &replies {
+                            written = write(&mut sink, text_message(reply), within).await;
+                            if !written {
                                 break;
                             }
+                        }
+                        if !written {
+                            break None;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         last_heard = Instant::now();
                         let error = error_frame("malformed_frame", "frames are JSON text", None);
-                        if sink.send(Message::Text(error.to_text().into())).await.is_err() {
+                        if !write(&mut sink, text_message(&error), within).await {
                             break None;
                         }
                     }
@@ -379,7 +391,7 @@ impl Chat {
                     if last_heard.elapsed() > self.settings.presence_ttl {
                         break Some((CLOSE_POLICY, "no heartbeat"));
                     }
-                    if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    if !write(&mut sink, Message::Ping(Vec::new().into()), within).await {
                         break None;
                     }
                 }
@@ -387,12 +399,11 @@ impl Chat {
         };
         drain.abort();
         if let Some((code, reason)) = close {
-            let _ = sink
-                .send(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })))
-                .await;
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            write(&mut sink, Message::Close(Some(frame)), within).await;
         }
         self.counters.sockets.dec();
         if self.gateway.remove(&user, socket_id) {
@@ -428,8 +439,14 @@ impl Chat {
     /// Sends who of the user's contacts is online, then the user's missed messages,
     /// conversation by conversation in sequence order, clearing each conversation's inbox entry
     /// once its messages are queued.
-    async fn drain_inbox(self: Arc<Self>, user: String, outbound: Outbound) {
-        self.send_contacts_presence(&user, &outbound).await;
+    async fn drain_inbox(self: Arc<Self>, user: String, outbound: WeakOutbound) {
+        // A weak handle: a socket the table dropped for falling behind closes without waiting
+        // for the drain to end.
+        let Some(strong) = outbound.upgrade() else {
+            return;
+        };
+        self.send_contacts_presence(&user, &strong).await;
+        drop(strong);
         let inbox = match self.store.inbox(&user).await {
             Ok(inbox) => inbox,
             Err(error) => {
@@ -438,6 +455,18 @@ impl Chat {
             }
         };
         for (conv, first) in inbox {
+            // An entry written for a member who has been removed since is dropped unread.
+            match self.store.is_member(&conv, &user).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = self.store.inbox_clear(&user, &conv).await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, user, "inbox not sent; the client can sync");
+                    return;
+                }
+            }
             let mut after = first.saturating_sub(1);
             loop {
                 let page = match self
@@ -456,7 +485,10 @@ impl Chat {
                     after = message.seq;
                     let text: Arc<str> =
                         ServerFrame::Message(message.frame(&conv)).to_text().into();
-                    if outbound.send(text).await.is_err() {
+                    let Some(queue) = outbound.upgrade() else {
+                        return;
+                    };
+                    if queue.send(text).await.is_err() {
                         return;
                     }
                     self.count("message", "inbox_drain", 1);
@@ -519,10 +551,13 @@ impl Chat {
 
     /// Queues the `chat.sent` event of a `send` frame (in the order the frames came); the ack
     /// comes from the processor once the message is durable.
-    async fn handle_send(&self, user: &str, send: SendFrame) -> Result<Pending, ServerFrame> {
+    async fn handle_send(&self, user: &str, mut send: SendFrame) -> Result<Pending, ServerFrame> {
         let id = send.client_msg_id.clone();
         self.check_member(user, &send.conversation_id, Some(&id))
             .await?;
+        if let Some(media) = &mut send.media {
+            self.check_uploaded(media, &id).await?;
+        }
         let event = ChatSent {
             event_id: new_event_id(),
             occurred_at: now_ms(),
@@ -554,6 +589,44 @@ impl Chat {
             .await
             .map_err(&refused)?;
         Ok(Box::pin(async move { delivery.await.err().map(refused) }))
+    }
+
+    /// Accepts only attachments uploaded here (`POST /v1/chat/media`), and takes their type and
+    /// size from the upload rather than from the client.
+    async fn check_uploaded(
+        &self,
+        media: &mut Media,
+        client_msg_id: &str,
+    ) -> Result<(), ServerFrame> {
+        let refuse = |message: &str| {
+            ServerFrame::Error(ErrorFrame {
+                code: "invalid_field".to_owned(),
+                message: message.to_owned(),
+                field: Some("media.url".to_owned()),
+                client_msg_id: Some(client_msg_id.to_owned()),
+            })
+        };
+        let Some(hash) = self.media_hash(&media.url) else {
+            return Err(refuse(
+                "media.url must be a URL returned by POST /v1/chat/media",
+            ));
+        };
+        match self.store.media(hash).await {
+            Ok(Some(meta)) => {
+                media.mime_type = meta.mime_type;
+                media.size_bytes = meta.size_bytes;
+                Ok(())
+            }
+            Ok(None) => Err(refuse("no attachment was uploaded at media.url")),
+            Err(error) => {
+                tracing::warn!(%error, "attachment not read");
+                Err(error_frame(
+                    "unavailable",
+                    "could not check the attachment; try again",
+                    Some(client_msg_id),
+                ))
+            }
+        }
     }
 
     /// Queues the `chat.receipt` event of a `receipt` frame.
@@ -621,6 +694,21 @@ impl Chat {
             }
         }
     }
+}
+
+/// Writes one message to a socket, giving up after `within`; false if it was not written.
+async fn write<S>(sink: &mut S, message: Message, within: Duration) -> bool
+where
+    S: futures::Sink<Message> + Unpin,
+{
+    matches!(
+        tokio::time::timeout(within, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+fn text_message(frame: &ServerFrame) -> Message {
+    Message::Text(frame.to_text().into())
 }
 
 fn error_frame(code: &str, message: &str, client_msg_id: Option<&str>) -> ServerFrame {

@@ -96,7 +96,8 @@ pub const PROCESSOR: &str = "chat";
 #[serde(default, deny_unknown_fields)]
 pub struct ChatSettings {
     /// Key of the HMAC that signs chat tokens; at least 32 bytes, the same on every ingress.
-    /// The default is for development only.
+    /// No default: anyone who knows the key can connect as any user, so a deployment must set
+    /// its own (`config/development.yaml` has one for development).
     #[serde(serialize_with = "sixfold_runtime::settings::expose_secret")]
     pub token_secret: SecretString,
     /// How long an issued token lets a user connect.
@@ -148,7 +149,7 @@ pub struct ChatSettings {
 impl Default for ChatSettings {
     fn default() -> Self {
         Self {
-            token_secret: SecretString::from("sixfold-development-chat-token-secret!"),
+            token_secret: SecretString::from(""),
             token_ttl: Duration::from_secs(3600),
             gateway_id: String::new(),
             heartbeat: Duration::from_secs(5),
@@ -321,6 +322,11 @@ impl Chat {
         &self.settings
     }
 
+    /// Chat's tables (for tests and operations tools).
+    pub fn store(&self) -> &ChatStore {
+        &self.store
+    }
+
     /// This gateway's id in the registry.
     pub fn gateway_id(&self) -> &str {
         self.gateway.id()
@@ -355,7 +361,7 @@ pub type ProduceFailure = sixfold_runtime::producer::EventSendError;
 fn check_settings(s: &ChatSettings) -> Result<(), String> {
     if s.token_secret.expose_secret().len() < token::MIN_SECRET_BYTES {
         return Err(format!(
-            "token_secret must be at least {} bytes",
+            "token_secret must be at least {} bytes (set SIXFOLD__CHAT__TOKEN_SECRET)",
             token::MIN_SECRET_BYTES
         ));
     }

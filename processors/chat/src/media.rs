@@ -130,6 +130,14 @@ impl Chat {
         })
     }
 
+    /// The content hash in an attachment URL this ingress returned
+    /// (`<public_url>/v1/chat/media/<sha256>`), if it is one.
+    pub fn media_hash<'a>(&self, url: &'a str) -> Option<&'a str> {
+        let prefix = format!("{}/v1/chat/media/", self.public_url.trim_end_matches('/'));
+        let hash = url.strip_prefix(&prefix)?;
+        (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hash)
+    }
+
     /// An attachment by hash: its content type and bytes.
     pub async fn download_media(
         &self,

@@ -289,14 +289,16 @@ impl Chat {
                 "{user:?} is not a member of {conv}"
             )));
         }
-        let last_seq = self.store.state(conv).await?.last_seq;
+        let last_seq = self.store.last_seq(conv).await?;
         let before = self.store.positions(conv, user).await?;
         let mut state: MemberState = before.into();
         let kind: ReceiptKind = event.kind.into();
         if !state.apply_receipt(kind, up_to, last_seq) {
             return Ok(());
         }
-        self.store.put_positions(conv, user, state.into()).await?;
+        self.store
+            .advance_positions(conv, user, state.into())
+            .await?;
         let old = match kind {
             ReceiptKind::Delivered => before.delivered_up_to,
             ReceiptKind::Read => before.read_up_to,
@@ -450,16 +452,30 @@ impl Chat {
         text: String,
         missed: Option<(String, u64)>,
     ) -> Result<(), ChatError> {
-        let routes = self.directory.routes(users, now_ms()).await?;
-        let mut by_gateway: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        let mut offline = 0;
-        for (user, gateways) in users.iter().zip(&routes) {
-            if gateways.is_empty()
-                && let Some((conv, seq)) = &missed
-            {
-                self.store.inbox_add(user, conv, *seq).await?;
-                offline += 1;
+        let mut routes = self.directory.routes(users, now_ms()).await?;
+        let mut offline = Vec::new();
+        if let Some((conv, seq)) = &missed {
+            for (user, gateways) in users.iter().zip(&routes) {
+                if gateways.is_empty() {
+                    self.store.inbox_add(user, conv, *seq).await?;
+                    offline.push(user.clone());
+                }
             }
+        }
+        if !offline.is_empty() {
+            // A user who connected between the route read and the inbox write may have drained
+            // the inbox already: look again, and send to the routes that appeared (clients drop
+            // a seq they have).
+            let again = self.directory.routes(&offline, now_ms()).await?;
+            let mut again = offline.iter().zip(again).collect::<BTreeMap<_, _>>();
+            for (user, gateways) in users.iter().zip(routes.iter_mut()) {
+                if let Some(found) = again.remove(user) {
+                    *gateways = found;
+                }
+            }
+        }
+        let mut by_gateway: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (user, gateways) in users.iter().zip(&routes) {
             for gateway in gateways {
                 by_gateway.entry(gateway).or_default().push(user.clone());
             }
@@ -478,7 +494,7 @@ impl Chat {
             .collect();
         self.directory.publish(&items).await?;
         self.count(kind, "gateway", online as u64);
-        self.count(kind, "inbox", offline);
+        self.count(kind, "inbox", offline.len() as u64);
         Ok(())
     }
 

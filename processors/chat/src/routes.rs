@@ -751,10 +751,9 @@ async fn messages(
         Some(before) => before,
         None => {
             chat.store
-                .state(&id)
+                .last_seq(&id)
                 .await
                 .map_err(|e| ApiError::dependency_failed("read the conversation", e))?
-                .last_seq
                 + 1
         }
     };

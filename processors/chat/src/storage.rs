@@ -7,8 +7,8 @@
 //!
 //! | namespace | key → value | partition (ScyllaDB) |
 //! |---|---|---|
-//! | `<p>.conv:<conv>` | `meta` → [`ConversationMeta`], `state` → [`StoredState`] | one conversation |
-//! | `<p>.members:<conv>` | user → role name | one conversation's members |
+//! | `<p>.conv:<conv>` | `meta` → [`ConversationMeta`], `state` → [`StoredState`], `members` → user → role (JSON) | one conversation |
+//! | `<p>.members:<conv>` | user → role name | index of the members, for one-read membership checks |
 //! | `<p>.positions:<conv>` | user → [`Positions`] | delivered/read positions |
 //! | `<p>.messages:<conv>` | seq (20 digits) → [`StoredMessage`] | one conversation's history |
 //! | `<p>.msgkeys:<conv>` | `<sender>:<client_msg_id>` → seq | idempotency keys |
@@ -19,9 +19,14 @@
 //! Sequence numbers are claimed by inserting the message row with `put_if_absent`, so two
 //! writers (a retried record beside the main lane, an old owner during a rebalance) can never
 //! give two messages one number, and because rows are claimed in order there are no gaps. The
-//! conversation's `state` may lag behind the rows (a crash between the two writes); the next
-//! append probes forward from it.
+//! conversation's `state` may lag behind the rows (a crash between the writes, or two writers
+//! racing); appends and [`ChatStore::last_seq`] probe forward from it, so it is a hint.
+//!
+//! The members are one value (`members` in the conversation's namespace), written in one put,
+//! so a failure half-way through a change never leaves two owners; the per-user rows are an
+//! index rebuilt from it on every change.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -259,7 +264,7 @@ impl ChatStore {
     }
 
     /// The members and roles, checked ([`Membership::restore`]); `None` if the conversation
-    /// does not exist.
+    /// does not exist or its members are not written yet.
     pub async fn membership(
         &self,
         conv: &str,
@@ -268,22 +273,27 @@ impl ChatStore {
         let Some(meta) = self.meta(conv).await? else {
             return Ok(None);
         };
-        let ns = self.ns("members", conv);
-        let rows = self.kv().list(&ns, None, MAX_LIST_LIMIT).await?;
-        let mut members = Vec::with_capacity(rows.len());
-        for (user, role) in rows {
-            let role = std::str::from_utf8(&role)
-                .ok()
-                .and_then(Role::from_name)
-                .ok_or_else(|| StorageError::Corrupt(ns.clone()))?;
-            members.push((user, role));
-        }
+        let ns = self.ns("conv", conv);
+        let Some(members) = self
+            .get_json::<BTreeMap<String, String>>(&ns, "members")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let members = members
+            .into_iter()
+            .map(|(user, role)| {
+                Role::from_name(&role)
+                    .map(|role| (user, role))
+                    .ok_or_else(|| StorageError::Corrupt(format!("{ns}: role {role:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Membership::restore(meta.kind(), members, max_group)
             .map(Some)
             .map_err(|e| StorageError::Corrupt(format!("{ns}: {e}")))
     }
 
-    /// Whether `user` belongs to the conversation (one read).
+    /// Whether `user` belongs to the conversation (one read of the member index).
     pub async fn is_member(&self, conv: &str, user: &str) -> Result<bool, StorageError> {
         Ok(self
             .kv()
@@ -292,26 +302,34 @@ impl ChatStore {
             .is_some())
     }
 
-    /// Makes the stored members equal to `membership`: writes every member's role and the
-    /// user's conversation list entry, removes those no longer in it.
+    /// Stores `membership` as the conversation's members (one put), then brings the member
+    /// index and the users' conversation lists in line with it. Repeating it after a failure
+    /// half-way finishes the job.
     pub async fn put_membership(
         &self,
         conv: &str,
         membership: &Membership,
     ) -> Result<(), StorageError> {
-        let ns = self.ns("members", conv);
-        for (user, role) in membership.members() {
+        let members: BTreeMap<&str, &str> = membership
+            .members()
+            .map(|(user, role)| (user, role.as_str()))
+            .collect();
+        self.kv()
+            .put(&self.ns("conv", conv), "members", to_json(&members)?)
+            .await?;
+        let index = self.ns("members", conv);
+        for (user, role) in &members {
             self.kv()
-                .put(&ns, user, role.as_str().as_bytes().to_vec())
+                .put(&index, user, role.as_bytes().to_vec())
                 .await?;
             self.kv()
                 .put(&self.ns("convs", user), conv, Vec::new())
                 .await?;
         }
-        let stored = self.kv().list(&ns, None, MAX_LIST_LIMIT).await?;
-        for (user, _) in stored {
+        let indexed = self.kv().list(&index, None, MAX_LIST_LIMIT).await?;
+        for (user, _) in indexed {
             if !membership.contains(&user) {
-                self.kv().delete(&ns, &user).await?;
+                self.kv().delete(&index, &user).await?;
                 self.kv().delete(&self.ns("convs", &user), conv).await?;
                 self.kv().delete(&self.ns("inbox", &user), conv).await?;
             }
@@ -367,6 +385,13 @@ impl ChatStore {
             {
                 break (taken, false);
             }
+            // Another message whose key may be missing (its writer failed between the row and
+            // the key and will be retried): record it, so that retry finds its number instead
+            // of claiming a second one after this append moves the state past it.
+            let taken_key = message_key(&taken.sender_id, &taken.client_msg_id);
+            self.kv()
+                .put_if_absent(&keys, &taken_key, seq.to_string().into_bytes())
+                .await?;
             seq += 1;
         };
         self.kv()
@@ -376,14 +401,18 @@ impl ChatStore {
         Ok(Appended { message, new })
     }
 
-    /// Moves the conversation's state (as read before) to `message` if it is newer.
+    /// Moves the conversation's state to `message` if it is newer than the state as read
+    /// before and as stored now (another writer may have moved it meanwhile).
     async fn advance_state(
         &self,
         conv: &str,
         state: StoredState,
         message: &StoredMessage,
     ) -> Result<(), StorageError> {
-        let mut state: ConversationState = state.into();
+        if message.seq <= state.last_seq {
+            return Ok(());
+        }
+        let mut state: ConversationState = self.state(conv).await?.into();
         if message.seq > state.last_seq {
             // Rows are claimed in order, so the state may jump past rows it never recorded.
             state.last_seq = message.seq - 1;
@@ -399,6 +428,19 @@ impl ChatStore {
             self.put_state(conv, &(&state).into()).await?;
         }
         Ok(())
+    }
+
+    /// The conversation's newest sequence number: the stored state, probed forward over rows
+    /// a lagging state has not recorded yet.
+    pub async fn last_seq(&self, conv: &str) -> Result<u64, StorageError> {
+        let mut last = self.state(conv).await?.last_seq;
+        loop {
+            let newer = self.messages_after(conv, last, MAX_LIST_LIMIT).await?;
+            match newer.last() {
+                Some(message) => last = message.seq,
+                None => return Ok(last),
+            }
+        }
     }
 
     /// Message `seq`, if stored.
@@ -454,16 +496,25 @@ impl ChatStore {
             .unwrap_or_default())
     }
 
-    /// Stores a member's positions.
-    pub async fn put_positions(
+    /// Moves a member's stored positions forward to `positions`, merged with what is stored
+    /// now (each position the larger of the two), so a writer that read an older value never
+    /// moves one back.
+    pub async fn advance_positions(
         &self,
         conv: &str,
         user: &str,
         positions: Positions,
     ) -> Result<(), StorageError> {
-        self.kv()
-            .put(&self.ns("positions", conv), user, to_json(&positions)?)
-            .await?;
+        let stored = self.positions(conv, user).await?;
+        let merged = Positions {
+            delivered_up_to: stored.delivered_up_to.max(positions.delivered_up_to),
+            read_up_to: stored.read_up_to.max(positions.read_up_to),
+        };
+        if merged != stored {
+            self.kv()
+                .put(&self.ns("positions", conv), user, to_json(&merged)?)
+                .await?;
+        }
         Ok(())
     }
 
