@@ -1,0 +1,17 @@
+//! Notifications (issue 8): per-user preferences and quiet hours, templates per channel and
+//! locale, frequency caps through the rate limiter, and one worker pool per channel (APNs, FCM,
+//! email over SMTP, SMS through Twilio).
+//!
+//! # Status
+//! Only pure building blocks exist so far: template rendering with locale-aware number and
+//! currency formatting ([`template`]), preferences and quiet-hour deferral ([`preferences`]),
+//! the classification of provider answers ([`provider`]) and APNs provider tokens
+//! ([`apns_token`]). The `notify` processor, the channel workers, the HTTP routes and the store
+//! tables are not written yet.
+
+#![warn(missing_docs)]
+
+pub mod apns_token;
+pub mod preferences;
+pub mod provider;
+pub mod template;
