@@ -6,6 +6,7 @@ mod crawler;
 mod delivery;
 mod harness;
 mod ingress;
+mod notify;
 mod ratelimit;
 mod rebalance;
 mod retries;

@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod ledger;
+pub mod standins;
 
 use std::future::Future;
 use std::sync::Arc;

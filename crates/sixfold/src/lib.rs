@@ -17,6 +17,7 @@ use redis::aio::ConnectionManager;
 use sixfold_chat::{Chat, ChatDeps};
 use sixfold_crawler::{Crawler, CrawlerDeps};
 use sixfold_ingress::{ApiKeyEntry, Readiness};
+use sixfold_notify::{Notify, NotifyDeps};
 use sixfold_ratelimit::RateLimiter;
 use sixfold_runtime::codec::AvroCodec;
 use sixfold_runtime::consumer::RuntimeContext;
@@ -36,6 +37,7 @@ pub const PROCESSORS: &[&str] = &[
     sixfold_timeline::PROCESSOR,
     sixfold_chat::PROCESSOR,
     sixfold_crawler::PROCESSOR,
+    sixfold_notify::PROCESSOR,
 ];
 
 /// `sixfold topics apply`: creates or grows the catalog's topics; prints what it did.
@@ -133,6 +135,9 @@ pub struct Clients {
     pub bulk_producer: Producer,
     /// Avro codec over the schema registry.
     pub codec: Arc<AvroCodec>,
+    /// Rate limiter for named keys (notification frequency caps), on whether or not the
+    /// ingress limits requests.
+    pub key_limiter: RateLimiter,
     /// This process's metrics.
     pub metrics: Metrics,
 }
@@ -147,9 +152,17 @@ impl Clients {
         let redis = ConnectionManager::new(client)
             .await
             .with_context(|| format!("connect to redis at {}", settings.redis.url))?;
+        // Its metrics stay out of the process registry, which the ingress limiter's use.
+        let key_limiter = RateLimiter::for_keys(
+            &settings.ratelimit.clone().or_redis_url(&settings.redis.url),
+            &prometheus::Registry::new(),
+        )
+        .await
+        .context("rate limiter for notification caps")?;
         Ok(Self {
             store,
             redis,
+            key_limiter,
             producer: Producer::new(&settings.kafka, metrics.clone())?,
             bulk_producer: Producer::bulk(&settings.kafka, metrics.clone())?,
             codec: Arc::new(AvroCodec::new(&settings.registry.url)?),
@@ -177,6 +190,8 @@ pub struct Systems {
     pub chat: Arc<Chat>,
     /// Web crawler.
     pub crawler: Arc<Crawler>,
+    /// Notifications.
+    pub notify: Arc<Notify>,
 }
 
 impl Systems {
@@ -232,11 +247,23 @@ impl Systems {
                 metrics: clients.metrics.clone(),
             },
         )?;
+        let notify = Notify::new(
+            settings.notify.clone(),
+            NotifyDeps {
+                store: clients.store.clone(),
+                limiter: clients.key_limiter.clone(),
+                producer: clients.producer.clone(),
+                codec: clients.codec.clone(),
+                metrics: clients.metrics.clone(),
+                shutdown: shutdown.clone(),
+            },
+        )?;
         Ok(Self {
             urls,
             timeline,
             chat,
             crawler,
+            notify,
         })
     }
 
@@ -246,6 +273,7 @@ impl Systems {
             sixfold_urls::routes::routes(self.urls.clone()),
             sixfold_timeline::routes::routes(self.timeline.clone()),
             sixfold_chat::routes::routes(self.chat.clone()),
+            sixfold_notify::routes::routes(self.notify.clone()),
             sixfold_crawler::routes::routes(self.crawler.clone()),
         ]
     }
@@ -326,6 +354,21 @@ async fn run_named_processor(
             let chat = &systems.chat;
             config.topics = chat.input_topics();
             run_processor(Arc::new(chat.processor()), config, context, shutdown).await
+        }
+        sixfold_notify::PROCESSOR => {
+            // The processor and, beside it, the scheduler that releases held sends.
+            let notify = systems.notify.clone();
+            config.topics = notify.input_topics();
+            let scheduler = tokio::spawn(notify.clone().run_scheduler());
+            let result = run_processor(
+                Arc::new(sixfold_notify::NotifyProcessor::new(notify)),
+                config,
+                context,
+                shutdown,
+            )
+            .await;
+            scheduler.abort();
+            result
         }
         sixfold_crawler::PROCESSOR => {
             // The admission processor and, beside it, the fetch loop over leased hosts.

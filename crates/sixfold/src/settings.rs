@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sixfold_chat::ChatSettings;
 use sixfold_crawler::CrawlerSettings;
 use sixfold_ingress::IngressSettings;
+use sixfold_notify::NotifySettings;
 use sixfold_ratelimit::RateLimitSettings;
 use sixfold_registry::RegistrySettings;
 use sixfold_runtime::metrics::MetricsSettings;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub timeline: TimelineSettings,
     /// Chat.
     pub chat: ChatSettings,
+    /// Notifications.
+    pub notify: NotifySettings,
     /// Web crawler.
     pub crawler: CrawlerSettings,
     /// Rate limiter of the ingress.

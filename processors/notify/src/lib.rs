@@ -12,6 +12,16 @@
 #![warn(missing_docs)]
 
 pub mod apns_token;
+pub mod channels;
+pub mod events;
 pub mod preferences;
+pub mod processor;
 pub mod provider;
+pub mod routes;
+pub mod service;
+pub mod storage;
 pub mod template;
+pub mod workers;
+
+pub use processor::NotifyProcessor;
+pub use service::{Notify, NotifyDeps, NotifySettings, NotifyStartError, PROCESSOR};

@@ -89,6 +89,28 @@ impl RateLimiter {
         Ok(limiter)
     }
 
+    /// A limiter for callers that name their own keys and limits ([`RateLimiter::check_key`]),
+    /// with no rules file and regardless of `enabled`: the notification service's frequency
+    /// caps must hold even where the ingress runs without rate limiting. Its metrics go to
+    /// `registry`.
+    pub async fn for_keys(
+        settings: &RateLimitSettings,
+        registry: &Registry,
+    ) -> Result<Self, RateLimitError> {
+        let metrics = RateLimitMetrics::register(registry)?;
+        let backend = Backend::new(settings)?;
+        match tokio::time::timeout(WARM_UP, backend.prepare()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "rate limiter (keys): redis not ready; calls fail open or closed until it is")
+            }
+            Err(_) => {
+                tracing::warn!("rate limiter (keys): redis did not answer within {WARM_UP:?}")
+            }
+        }
+        Ok(Self::build(Some(backend), settings, metrics))
+    }
+
     /// A limiter that allows everything and never touches Redis (`enabled: false`).
     pub fn disabled() -> Self {
         let metrics = RateLimitMetrics::register(&Registry::new());
