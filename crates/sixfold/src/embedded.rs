@@ -1,5 +1,6 @@
-//! Child processes of `sixfold run`: the broker and Redis, started only when nothing answers
-//! at their configured addresses, stopped when `sixfold run` stops.
+//! Child processes of `sixfold run`: the broker, Redis and (for development) the notification
+//! providers' stand-ins, started only when nothing answers at their configured addresses,
+//! stopped when `sixfold run` stops.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -83,6 +84,32 @@ pub async fn start_missing(settings: &Settings) -> Result<Children> {
         ]);
         children.spawn("redis", command, &dir.join("redis.log"))?;
         wait_until_answers("redis", redis).await?;
+    }
+    if settings.embedded.start_standins
+        && let Some(email) = &settings.notify.email
+    {
+        let smtp = format!("{}:{}", email.host, email.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .with_context(|| format!("resolve notify.email {}:{}", email.host, email.port))?;
+        if !answers(smtp).await {
+            let dir = data.join("standins");
+            std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+            let bin = match &settings.embedded.standins_bin {
+                Some(bin) => bin.clone(),
+                None => std::env::current_exe()
+                    .context("locate this binary")?
+                    .with_file_name("notify-standins"),
+            };
+            let mut command = Command::new(&bin);
+            command
+                .env("STANDINS_DIR", absolute(&dir)?)
+                .env("STANDINS_MAILBOX", absolute(&data.join("mailbox"))?)
+                .env("STANDINS_SMTP_ADDR", smtp.to_string());
+            children.spawn("notify stand-ins", command, &dir.join("standins.log"))?;
+            wait_until_answers("notify stand-ins", smtp).await?;
+        }
     }
     Ok(children)
 }

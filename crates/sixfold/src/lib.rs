@@ -17,6 +17,8 @@ use redis::aio::ConnectionManager;
 use sixfold_chat::{Chat, ChatDeps};
 use sixfold_crawler::{Crawler, CrawlerDeps};
 use sixfold_ingress::{ApiKeyEntry, Readiness};
+use sixfold_notify::template::Channel;
+use sixfold_notify::workers::{ChannelWorker, Clients as ChannelClients};
 use sixfold_notify::{Notify, NotifyDeps};
 use sixfold_ratelimit::RateLimiter;
 use sixfold_runtime::codec::AvroCodec;
@@ -38,6 +40,9 @@ pub const PROCESSORS: &[&str] = &[
     sixfold_chat::PROCESSOR,
     sixfold_crawler::PROCESSOR,
     sixfold_notify::PROCESSOR,
+    "notify-push",
+    "notify-email",
+    "notify-sms",
 ];
 
 /// `sixfold topics apply`: creates or grows the catalog's topics; prints what it did.
@@ -369,6 +374,17 @@ async fn run_named_processor(
             .await;
             scheduler.abort();
             result
+        }
+        "notify-push" | "notify-email" | "notify-sms" => {
+            let channel = match name {
+                "notify-push" => Channel::Push,
+                "notify-email" => Channel::Email,
+                _ => Channel::Sms,
+            };
+            let clients = Arc::new(ChannelClients::from_settings(&settings.notify).await);
+            let worker = ChannelWorker::new(systems.notify.clone(), clients, channel);
+            config.topics = vec![worker.input_topic()];
+            run_processor(Arc::new(worker), config, context, shutdown).await
         }
         sixfold_crawler::PROCESSOR => {
             // The admission processor and, beside it, the fetch loop over leased hosts.

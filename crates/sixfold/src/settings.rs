@@ -102,6 +102,11 @@ pub struct EmbeddedSettings {
     pub redis_bin: PathBuf,
     /// Serve the schema registry in-process (`registry.listen`).
     pub start_registry: bool,
+    /// Start the notification providers' local stand-ins (`notify-standins`: APNs, FCM,
+    /// Twilio, SMTP with a mailbox directory) when nothing answers at `notify.email`'s port.
+    pub start_standins: bool,
+    /// The `notify-standins` executable; when unset, the one next to this binary.
+    pub standins_bin: Option<PathBuf>,
     /// A development API key accepted by the ingress of `sixfold run` and printed at start, so
     /// the README's curl commands work as written. Never set it in production.
     pub dev_api_key: Option<String>,
@@ -116,6 +121,8 @@ impl Default for EmbeddedSettings {
             start_redis: true,
             redis_bin: "redis-server".into(),
             start_registry: true,
+            start_standins: false,
+            standins_bin: None,
             dev_api_key: None,
         }
     }

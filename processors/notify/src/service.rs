@@ -14,6 +14,7 @@ use sixfold_runtime::producer::Producer;
 use sixfold_runtime::shutdown::CancellationToken;
 use sixfold_store::Store;
 
+use crate::channels::{ApnsSettings, EmailSettings, FcmSettings, SmsSettings};
 use crate::events;
 use crate::storage::NotifyStore;
 use crate::template::{TemplateError, Templates};
@@ -47,6 +48,14 @@ pub struct NotifySettings {
     pub sms_topic: String,
     /// Topic of delivery outcomes.
     pub status_topic: String,
+    /// APNs (iOS pushes); unset: the push worker refuses iOS devices.
+    pub apns: Option<ApnsSettings>,
+    /// FCM HTTP v1 (Android and web pushes); unset: the push worker refuses those devices.
+    pub fcm: Option<FcmSettings>,
+    /// SMTP; unset: the email worker refuses records.
+    pub email: Option<EmailSettings>,
+    /// Twilio; unset: the SMS worker refuses records.
+    pub sms: Option<SmsSettings>,
 }
 
 impl Default for NotifySettings {
@@ -62,6 +71,10 @@ impl Default for NotifySettings {
             email_topic: "notify.email".into(),
             sms_topic: "notify.sms".into(),
             status_topic: "notify.status".into(),
+            apns: None,
+            fcm: None,
+            email: None,
+            sms: None,
         }
     }
 }

@@ -86,6 +86,38 @@ pub struct Clients {
     pub sms: Option<SmsClient>,
 }
 
+impl Clients {
+    /// The clients of the channels `settings` configures. A client that cannot be built (a
+    /// missing key file, a bad setting) is left out with a warning: its records then fail
+    /// (`FAILED`, DLQ) instead of the whole process refusing to start.
+    pub async fn from_settings(settings: &crate::NotifySettings) -> Self {
+        fn keep<T>(channel: &str, built: Result<T, crate::channels::ChannelError>) -> Option<T> {
+            built
+                .map_err(|error| tracing::warn!(%error, channel, "channel client not built"))
+                .ok()
+        }
+        let fcm = match &settings.fcm {
+            Some(fcm) => keep("fcm", FcmClient::new(fcm).await),
+            None => None,
+        };
+        Self {
+            apns: settings
+                .apns
+                .as_ref()
+                .and_then(|s| keep("apns", ApnsClient::new(s))),
+            fcm,
+            email: settings
+                .email
+                .as_ref()
+                .and_then(|s| keep("email", EmailClient::new(s))),
+            sms: settings
+                .sms
+                .as_ref()
+                .and_then(|s| keep("sms", SmsClient::new(s))),
+        }
+    }
+}
+
 /// One channel's worker.
 pub struct ChannelWorker {
     notify: Arc<Notify>,

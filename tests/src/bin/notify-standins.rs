@@ -13,7 +13,8 @@
 //!   team id `DEVTEAM001`;
 //! - `fcm-service-account.json`: a Google service-account key file with a fresh RSA key and a
 //!   `token_uri` at the FCM stand-in;
-//! - `twilio.env`: the account SID, auth token and sender number;
+//! - `twilio.env`: the account SID, auth token and sender number (fixed development values
+//!   unless `STANDINS_TWILIO_SID` / `STANDINS_TWILIO_TOKEN` say otherwise);
 //! - `standins.env`: `SIXFOLD__NOTIFY__...` overrides that point the `notify.apns`,
 //!   `notify.fcm`, `notify.sms` and `notify.email` settings at the stand-ins
 //!   (`set -a; . var/standins/standins.env; set +a`).
@@ -34,6 +35,10 @@ use sixfold_tests::standins::smtp::{SmtpConfig, SmtpStandIn};
 use sixfold_tests::standins::twilio::{TwilioConfig, TwilioStandIn};
 
 /// APNs key id of the development key.
+/// Development Twilio account SID (`STANDINS_TWILIO_SID` overrides it).
+const DEV_TWILIO_SID: &str = "AC00000000000000000000000000000000";
+/// Development Twilio auth token (`STANDINS_TWILIO_TOKEN` overrides it).
+const DEV_TWILIO_TOKEN: &str = "sixfold-dev-twilio-token";
 const APNS_KEY_ID: &str = "DEVKEY0001";
 /// APNs team id of the development key.
 const APNS_TEAM_ID: &str = "DEVTEAM001";
@@ -144,8 +149,9 @@ async fn main() -> Result<()> {
         ),
     ]);
 
-    let account_sid = format!("AC{}", uuid::Uuid::new_v4().simple());
-    let auth_token = uuid::Uuid::new_v4().simple().to_string();
+    // Fixed development credentials (config/development.yaml uses them); override by env.
+    let account_sid = setting("STANDINS_TWILIO_SID", DEV_TWILIO_SID);
+    let auth_token = setting("STANDINS_TWILIO_TOKEN", DEV_TWILIO_TOKEN);
     let twilio = TwilioStandIn::start_at(
         address("STANDINS_TWILIO_ADDR", "127.0.0.1:18403")?,
         TwilioConfig {
