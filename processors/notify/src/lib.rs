@@ -3,11 +3,14 @@
 //! email over SMTP, SMS through Twilio).
 //!
 //! # Status
-//! Only pure building blocks exist so far: template rendering with locale-aware number and
-//! currency formatting ([`template`]), preferences and quiet-hour deferral ([`preferences`]),
-//! the classification of provider answers ([`provider`]) and APNs provider tokens
-//! ([`apns_token`]). The `notify` processor, the channel workers, the HTTP routes and the store
-//! tables are not written yet.
+//! Works end to end against local provider stand-ins: the `notify` processor ([`processor`]:
+//! dedup, `send_at` and quiet hours held in the store and released by the scheduler,
+//! preferences, the hourly cap through the rate limiter, rendering with [`template`]), the
+//! routes ([`routes`]), the channel clients ([`channels`]) and the channel workers
+//! ([`workers`]). Not done: the benchmark, a killed-worker test, purging old notification ids.
+//!
+//! The rate limiter is used through its library API (`sixfold_ratelimit::RateLimiter::
+//! check_key`), the one allowed dependency of one processor crate on another.
 
 #![warn(missing_docs)]
 

@@ -260,7 +260,11 @@ async fn refuses_bad_assertions_with_googles_oauth_errors() {
         ),
         (
             "too long-lived",
-            sign(&KEY, &rs256(), &with(&[("exp", json!(now + 3601))])),
+            sign(
+                &KEY,
+                &rs256(),
+                &with(&[("iat", json!(now)), ("exp", json!(now + 3601))]),
+            ),
             "invalid_grant",
         ),
         (
