@@ -82,6 +82,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Notifications per minute and request → delivery latency into the provider stand-ins.
+    Notify {
+        /// Users (one iOS device and an email address each).
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Notifications (push and email each).
+        #[arg(long, default_value_t = 20_000)]
+        notifications: usize,
+    },
     /// Timeline fan-out throughput and tweet-to-timelines latency.
     Timeline {
         /// Followers of the big author (below `timeline.fanout_threshold`).
@@ -137,6 +146,10 @@ async fn main() -> Result<()> {
                 sixfold::bench::chat::chat(&settings, pairs, group, &rates, &group_rates, seconds)
                     .await
             }
+            BenchCommand::Notify {
+                users,
+                notifications,
+            } => sixfold::bench::notify::notify(&settings, users, notifications).await,
             BenchCommand::Timeline {
                 followers,
                 tweets,

@@ -181,12 +181,7 @@ async fn request_notification(
         ));
     }
     notify
-        .produce(
-            &notify.settings.requested_topic,
-            &notify.schemas.requested,
-            &request.user_id,
-            &request,
-        )
+        .enqueue(&request)
         .await
         .map_err(|e| ApiError::dependency_failed("record the notification", e))?;
     Ok((

@@ -196,6 +196,18 @@ impl Notify {
         self.outcomes.with_label_values(&[channel, status]).get()
     }
 
+    /// Produces a request to `notify.requested` as the API does, without its checks (for
+    /// benchmarks and other in-process callers that built a valid request).
+    pub async fn enqueue(&self, request: &events::NotifyRequested) -> Result<(), ProduceFailure> {
+        self.produce(
+            &self.settings.requested_topic,
+            &self.schemas.requested,
+            &request.user_id,
+            request,
+        )
+        .await
+    }
+
     /// Encodes `event` for `topic` and waits for the broker's acknowledgement.
     pub(crate) async fn produce<T: Serialize>(
         &self,

@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod crawler;
+pub mod notify;
 pub mod timeline;
 
 use std::sync::Arc;
