@@ -15,7 +15,7 @@ use crate::events::{
     DeliveryStatus, NotifyEmail, NotifyPush, NotifyRequested, NotifySms, NotifyStatus, new_event_id,
 };
 use crate::preferences::{ChannelKind, Preferences, quiet_until};
-use crate::service::{Notify, ProduceFailure};
+use crate::service::{Acks, Notify, ProduceFailure};
 use crate::storage::{NotificationRecord, StorageError};
 use crate::template::{Channel, Rendered, TemplateError};
 
@@ -203,11 +203,17 @@ impl Notify {
                 request.template_id
             )));
         }
+        let mut acks = Acks::default();
         for (channel, content) in rendered {
-            let status = self.deliver(request, &prefs, channel, content, now).await?;
-            self.status(request, Some(channel), status, now, None)
+            let status = self
+                .deliver(&mut acks, request, &prefs, channel, content, now)
+                .await?;
+            self.status(&mut acks, request, Some(channel), status, now, None)
                 .await?;
         }
+        // Every record acknowledged before the id counts as done: a crash before this
+        // redelivers the request, and the workers' markers absorb the repeat.
+        acks.wait().await?;
         self.store
             .put_record(
                 user,
@@ -223,6 +229,7 @@ impl Notify {
     /// Hands one rendered channel to its topic, unless preferences or the cap stop it.
     async fn deliver(
         &self,
+        acks: &mut Acks,
         request: &NotifyRequested,
         prefs: &Preferences,
         channel: Channel,
@@ -272,7 +279,7 @@ impl Notify {
                     collapse_id: None,
                     expires_at: None,
                 };
-                self.produce(&s.push_topic, &self.schemas.push, key, &event)
+                self.queue(acks, &s.push_topic, &self.schemas.push, key, &event)
                     .await?;
             }
             Rendered::Email {
@@ -295,7 +302,7 @@ impl Notify {
                     text_body: text,
                     html_body: html,
                 };
-                self.produce(&s.email_topic, &self.schemas.email, key, &event)
+                self.queue(acks, &s.email_topic, &self.schemas.email, key, &event)
                     .await?;
             }
             Rendered::Sms { body } => {
@@ -312,7 +319,7 @@ impl Notify {
                     to,
                     body,
                 };
-                self.produce(&s.sms_topic, &self.schemas.sms, key, &event)
+                self.queue(acks, &s.sms_topic, &self.schemas.sms, key, &event)
                     .await?;
             }
         }
@@ -338,8 +345,17 @@ impl Notify {
                 },
             )
             .await?;
-        self.status(request, None, DeliveryStatus::Deferred, now, Some(until))
-            .await
+        let mut acks = Acks::default();
+        self.status(
+            &mut acks,
+            request,
+            None,
+            DeliveryStatus::Deferred,
+            now,
+            Some(until),
+        )
+        .await?;
+        Ok(acks.wait().await?)
     }
 
     async fn status_all(
@@ -348,12 +364,16 @@ impl Notify {
         status: DeliveryStatus,
         now: i64,
     ) -> Result<(), NotifyError> {
-        self.status(request, None, status, now, None).await
+        let mut acks = Acks::default();
+        self.status(&mut acks, request, None, status, now, None)
+            .await?;
+        Ok(acks.wait().await?)
     }
 
-    /// Produces a `notify.status` event and counts it.
+    /// Queues a `notify.status` event and counts it.
     async fn status(
         &self,
+        acks: &mut Acks,
         request: &NotifyRequested,
         channel: Option<Channel>,
         status: DeliveryStatus,
@@ -372,13 +392,18 @@ impl Notify {
             event.error_code = Some("no_address".into());
             event.error = Some("the user has no address for this channel".into());
         }
-        self.report(&event).await?;
+        self.report(acks, &event).await?;
         Ok(())
     }
 
-    /// Produces a `notify.status` event and counts it by channel and status.
-    pub(crate) async fn report(&self, event: &NotifyStatus) -> Result<(), ProduceFailure> {
-        self.produce(
+    /// Queues a `notify.status` event and counts it by channel and status.
+    pub(crate) async fn report(
+        &self,
+        acks: &mut Acks,
+        event: &NotifyStatus,
+    ) -> Result<(), ProduceFailure> {
+        self.queue(
+            acks,
             &self.settings.status_topic,
             &self.schemas.status,
             &event.notification_id,

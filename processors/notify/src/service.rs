@@ -208,6 +208,23 @@ impl Notify {
         .await
     }
 
+    /// Encodes `event` for `topic` and queues it; `acks` waits for it later.
+    pub(crate) async fn queue<T: Serialize>(
+        &self,
+        acks: &mut Acks,
+        topic: &str,
+        schema: &EventSchema,
+        key: &str,
+        event: &T,
+    ) -> Result<(), ProduceFailure> {
+        let pending = self
+            .producer
+            .enqueue_event(&self.codec, topic, schema, key, event)
+            .await?;
+        acks.0.push(Box::pin(pending));
+        Ok(())
+    }
+
     /// Encodes `event` for `topic` and waits for the broker's acknowledgement.
     pub(crate) async fn produce<T: Serialize>(
         &self,
@@ -225,3 +242,25 @@ impl Notify {
 
 /// An event that could not be handed to the broker.
 pub type ProduceFailure = sixfold_runtime::producer::EventSendError;
+
+/// Records queued on the producer, in order, whose acknowledgements a step awaits together:
+/// one linger for all of a request's records instead of one after another.
+#[derive(Default)]
+pub struct Acks(
+    Vec<
+        futures::future::BoxFuture<
+            'static,
+            Result<sixfold_runtime::producer::Delivered, ProduceFailure>,
+        >,
+    >,
+);
+
+impl Acks {
+    /// Waits for every queued record; the first failure, if any.
+    pub async fn wait(self) -> Result<(), ProduceFailure> {
+        for result in futures::future::join_all(self.0).await {
+            result?;
+        }
+        Ok(())
+    }
+}

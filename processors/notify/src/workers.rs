@@ -27,7 +27,7 @@ use crate::channels::{
 use crate::events::{DeliveryStatus, NotifyEmail, NotifyPush, NotifySms, NotifyStatus, Priority};
 use crate::preferences::Platform;
 use crate::provider::Outcome;
-use crate::service::{Notify, ProduceFailure};
+use crate::service::{Acks, Notify, ProduceFailure};
 use crate::storage::StorageError;
 use crate::template::Channel;
 
@@ -166,25 +166,35 @@ impl Processor for ChannelWorker {
 
     async fn process(&self, record: &Record) -> Result<(), WorkerError> {
         let invalid = |e: apache_avro::Error| WorkerError::Invalid(e.to_string());
-        match self.channel {
+        // Status events are queued as outcomes come and acknowledged together at the end.
+        let mut acks = Acks::default();
+        let attempt = record.attempt;
+        let result = match self.channel {
             Channel::Push => {
-                self.push(&record.decode().map_err(invalid)?, record.attempt)
-                    .await
+                let event = record.decode().map_err(invalid)?;
+                self.push(&mut acks, &event, attempt).await
             }
             Channel::Email => {
-                self.email(&record.decode().map_err(invalid)?, record.attempt)
-                    .await
+                let event = record.decode().map_err(invalid)?;
+                self.email(&mut acks, &event, attempt).await
             }
             Channel::Sms => {
-                self.sms(&record.decode().map_err(invalid)?, record.attempt)
-                    .await
+                let event = record.decode().map_err(invalid)?;
+                self.sms(&mut acks, &event, attempt).await
             }
-        }
+        };
+        acks.wait().await?;
+        result
     }
 }
 
 impl ChannelWorker {
-    async fn push(&self, event: &NotifyPush, attempt: u32) -> Result<(), WorkerError> {
+    async fn push(
+        &self,
+        acks: &mut Acks,
+        event: &NotifyPush,
+        attempt: u32,
+    ) -> Result<(), WorkerError> {
         let message = PushMessage {
             notification_id: event.notification_id.clone(),
             title: event.title.clone(),
@@ -206,7 +216,8 @@ impl ChannelWorker {
             );
             status.error_code = Some("no_devices".into());
             status.error = Some("the user has no registered devices".into());
-            return self.report(status).await;
+            self.notify.report(acks, &status).await?;
+            return Ok(());
         }
         let mut first_error: Option<WorkerError> = None;
         for device in devices {
@@ -244,7 +255,7 @@ impl ChannelWorker {
                     .delete_device(&event.user_id, &device.device_id)
                     .await?;
             }
-            if let Err(error) = self.settle(&target, outcome).await {
+            if let Err(error) = self.settle(acks, &target, outcome).await {
                 // Retries win over refusals: the retry re-sends only what is not marked.
                 let retry = matches!(error, WorkerError::Retry(_));
                 if first_error.is_none() || retry {
@@ -255,7 +266,12 @@ impl ChannelWorker {
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn email(&self, event: &NotifyEmail, attempt: u32) -> Result<(), WorkerError> {
+    async fn email(
+        &self,
+        acks: &mut Acks,
+        event: &NotifyEmail,
+        attempt: u32,
+    ) -> Result<(), WorkerError> {
         let target = Target {
             notification_id: &event.notification_id,
             user_id: &event.user_id,
@@ -287,10 +303,15 @@ impl ChannelWorker {
                 reason: "no SMTP client configured".into(),
             },
         };
-        self.settle(&target, outcome).await
+        self.settle(acks, &target, outcome).await
     }
 
-    async fn sms(&self, event: &NotifySms, attempt: u32) -> Result<(), WorkerError> {
+    async fn sms(
+        &self,
+        acks: &mut Acks,
+        event: &NotifySms,
+        attempt: u32,
+    ) -> Result<(), WorkerError> {
         let target = Target {
             notification_id: &event.notification_id,
             user_id: &event.user_id,
@@ -320,12 +341,17 @@ impl ChannelWorker {
                 reason: "no Twilio client configured".into(),
             },
         };
-        self.settle(&target, outcome).await
+        self.settle(acks, &target, outcome).await
     }
 
     /// Records an outcome: marker and status; an error for what must be retried or
     /// dead-lettered.
-    async fn settle(&self, target: &Target<'_>, outcome: Outcome) -> Result<(), WorkerError> {
+    async fn settle(
+        &self,
+        acks: &mut Acks,
+        target: &Target<'_>,
+        outcome: Outcome,
+    ) -> Result<(), WorkerError> {
         let channel = self.channel.as_str();
         let mut status = self.status(target.notification_id, target.user_id, DeliveryStatus::Sent);
         status.attempt = i32::try_from(target.attempt).unwrap_or(i32::MAX);
@@ -365,7 +391,7 @@ impl ChannelWorker {
                 Err(WorkerError::Refused(reason))
             }
         };
-        self.report(status).await?;
+        self.notify.report(acks, &status).await?;
         result
     }
 
@@ -377,11 +403,6 @@ impl ChannelWorker {
             status,
             now_ms(),
         )
-    }
-
-    async fn report(&self, status: NotifyStatus) -> Result<(), WorkerError> {
-        self.notify.report(&status).await?;
-        Ok(())
     }
 }
 
