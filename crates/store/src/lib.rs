@@ -17,6 +17,7 @@
 //!   `LOCAL_QUORUM`.
 //! - [`blobs`]: blobs by content hash through `object_store` (crawled pages, chat
 //!   attachments).
+//! - [`json`]: JSON values in the KV table and [`json::ViewError`], for the systems' views.
 //! - [`conformance`]: the behaviour every adapter must show, run by `tests/conformance_*.rs`.
 //!
 //! # Consistency of each operation
@@ -50,6 +51,7 @@
 pub mod blobs;
 pub mod conformance;
 mod error;
+pub mod json;
 mod kv;
 mod migrations;
 mod settings;

@@ -30,29 +30,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sixfold_store::{KvStore, MAX_LIST_LIMIT, Store, StoreError};
+use sixfold_store::json;
+use sixfold_store::{KvStore, MAX_LIST_LIMIT, Store};
 
 use crate::conversation::{ConversationKind, Membership, Role};
 use crate::protocol::{ContentType, Media, MessageFrame};
 use crate::sequence::{ConversationState, MemberState, message_id, message_key};
 
 /// Why a store read or write failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// A stored value did not parse or breaks an invariant.
-    #[error("corrupt stored value in {0}")]
-    Corrupt(String),
-}
-
-impl StorageError {
-    /// Whether trying again later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StorageError::Store(e) if e.is_transient())
-    }
-}
+pub use sixfold_store::json::ViewError as StorageError;
 
 /// What a conversation is, written once when it is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,12 +222,12 @@ impl ChatStore {
 
     /// The conversation's description, if it exists.
     pub async fn meta(&self, conv: &str) -> Result<Option<ConversationMeta>, StorageError> {
-        self.get_json(&self.ns("conv", conv), "meta").await
+        json::get(self.kv(), &self.ns("conv", conv), "meta").await
     }
 
     /// Writes the description unless one exists; true if this call created it.
     pub async fn create(&self, conv: &str, meta: &ConversationMeta) -> Result<bool, StorageError> {
-        let value = to_json(meta)?;
+        let value = json::encode(meta)?;
         Ok(self
             .kv()
             .put_if_absent(&self.ns("conv", conv), "meta", value)
@@ -250,15 +236,14 @@ impl ChatStore {
 
     /// The conversation's newest-message state (default before the first message).
     pub async fn state(&self, conv: &str) -> Result<StoredState, StorageError> {
-        Ok(self
-            .get_json(&self.ns("conv", conv), "state")
+        Ok(json::get(self.kv(), &self.ns("conv", conv), "state")
             .await?
             .unwrap_or_default())
     }
 
     async fn put_state(&self, conv: &str, state: &StoredState) -> Result<(), StorageError> {
         self.kv()
-            .put(&self.ns("conv", conv), "state", to_json(state)?)
+            .put(&self.ns("conv", conv), "state", json::encode(state)?)
             .await?;
         Ok(())
     }
@@ -274,9 +259,8 @@ impl ChatStore {
             return Ok(None);
         };
         let ns = self.ns("conv", conv);
-        let Some(members) = self
-            .get_json::<BTreeMap<String, String>>(&ns, "members")
-            .await?
+        let Some(members) =
+            json::get::<BTreeMap<String, String>>(self.kv(), &ns, "members").await?
         else {
             return Ok(None);
         };
@@ -315,7 +299,7 @@ impl ChatStore {
             .map(|(user, role)| (user, role.as_str()))
             .collect();
         self.kv()
-            .put(&self.ns("conv", conv), "members", to_json(&members)?)
+            .put(&self.ns("conv", conv), "members", json::encode(&members)?)
             .await?;
         let index = self.ns("members", conv);
         for (user, role) in &members {
@@ -370,7 +354,7 @@ impl ChatStore {
             };
             if self
                 .kv()
-                .put_if_absent(&rows, &seq_key(seq), to_json(&candidate)?)
+                .put_if_absent(&rows, &seq_key(seq), json::encode(&candidate)?)
                 .await?
             {
                 break (candidate, true);
@@ -449,8 +433,7 @@ impl ChatStore {
         conv: &str,
         seq: u64,
     ) -> Result<Option<StoredMessage>, StorageError> {
-        self.get_json(&self.ns("messages", conv), &seq_key(seq))
-            .await
+        json::get(self.kv(), &self.ns("messages", conv), &seq_key(seq)).await
     }
 
     /// Up to `limit` messages with sequence numbers after `after_seq`, oldest first.
@@ -466,7 +449,7 @@ impl ChatStore {
             .kv()
             .list(&ns, Some(&after), limit.min(MAX_LIST_LIMIT))
             .await?;
-        rows.iter().map(|(_, v)| from_json(&ns, v)).collect()
+        rows.iter().map(|(_, v)| json::decode(&ns, v)).collect()
     }
 
     /// Up to `limit` messages before `before_seq` (exclusive), oldest first. Sequence numbers
@@ -490,8 +473,7 @@ impl ChatStore {
 
     /// A member's positions.
     pub async fn positions(&self, conv: &str, user: &str) -> Result<Positions, StorageError> {
-        Ok(self
-            .get_json(&self.ns("positions", conv), user)
+        Ok(json::get(self.kv(), &self.ns("positions", conv), user)
             .await?
             .unwrap_or_default())
     }
@@ -512,7 +494,7 @@ impl ChatStore {
         };
         if merged != stored {
             self.kv()
-                .put(&self.ns("positions", conv), user, to_json(&merged)?)
+                .put(&self.ns("positions", conv), user, json::encode(&merged)?)
                 .await?;
         }
         Ok(())
@@ -595,25 +577,14 @@ impl ChatStore {
     /// Records an uploaded attachment.
     pub async fn put_media(&self, hash: &str, meta: &MediaMeta) -> Result<(), StorageError> {
         self.kv()
-            .put(&format!("{}.media", self.prefix), hash, to_json(meta)?)
+            .put(&format!("{}.media", self.prefix), hash, json::encode(meta)?)
             .await?;
         Ok(())
     }
 
     /// An uploaded attachment's description.
     pub async fn media(&self, hash: &str) -> Result<Option<MediaMeta>, StorageError> {
-        self.get_json(&format!("{}.media", self.prefix), hash).await
-    }
-
-    async fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        ns: &str,
-        key: &str,
-    ) -> Result<Option<T>, StorageError> {
-        match self.kv().get(ns, key).await? {
-            Some(value) => from_json(ns, &value).map(Some),
-            None => Ok(None),
-        }
+        json::get(self.kv(), &format!("{}.media", self.prefix), hash).await
     }
 }
 
@@ -624,12 +595,4 @@ fn seq_key(seq: u64) -> String {
 
 fn parse_seq(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.parse().ok()
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, StorageError> {
-    serde_json::to_vec(value).map_err(|e| StorageError::Corrupt(e.to_string()))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(ns: &str, value: &[u8]) -> Result<T, StorageError> {
-    serde_json::from_slice(value).map_err(|e| StorageError::Corrupt(format!("{ns}: {e}")))
 }

@@ -15,7 +15,8 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sixfold_store::{KvStore, MAX_LIST_LIMIT, Store, StoreError};
+use sixfold_store::json;
+use sixfold_store::{KvStore, MAX_LIST_LIMIT, Store};
 
 use crate::events::NotifyRequested;
 use crate::preferences::{Contact, Device, Preferences};
@@ -24,22 +25,7 @@ use crate::preferences::{Contact, Device, Preferences};
 pub const SCHEDULE_SHARDS: u64 = 16;
 
 /// Why a store read or write failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// A stored value did not parse.
-    #[error("corrupt stored value in {0}")]
-    Corrupt(String),
-}
-
-impl StorageError {
-    /// Whether trying again later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StorageError::Store(e) if e.is_transient())
-    }
-}
+pub use sixfold_store::json::ViewError as StorageError;
 
 /// What was done with a notification id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,8 +95,7 @@ impl NotifyStore {
 
     /// The user's preferences (the seed's defaults when never set).
     pub async fn preferences(&self, user: &str) -> Result<Preferences, StorageError> {
-        Ok(self
-            .get_json(&self.ns("user", user), "prefs")
+        Ok(json::get(self.kv(), &self.ns("user", user), "prefs")
             .await?
             .unwrap_or_default())
     }
@@ -121,34 +106,37 @@ impl NotifyStore {
         user: &str,
         prefs: &Preferences,
     ) -> Result<(), StorageError> {
-        self.put_json(&self.ns("user", user), "prefs", prefs).await
+        json::put(self.kv(), &self.ns("user", user), "prefs", prefs).await
     }
 
     /// The user's email address and phone number.
     pub async fn contact(&self, user: &str) -> Result<Contact, StorageError> {
-        Ok(self
-            .get_json(&self.ns("user", user), "contact")
+        Ok(json::get(self.kv(), &self.ns("user", user), "contact")
             .await?
             .unwrap_or_default())
     }
 
     /// Replaces the user's email address and phone number.
     pub async fn put_contact(&self, user: &str, contact: &Contact) -> Result<(), StorageError> {
-        self.put_json(&self.ns("user", user), "contact", contact)
-            .await
+        json::put(self.kv(), &self.ns("user", user), "contact", contact).await
     }
 
     /// The user's devices, by device id.
     pub async fn devices(&self, user: &str) -> Result<Vec<Device>, StorageError> {
         let ns = self.ns("devices", user);
         let rows = self.kv().list(&ns, None, MAX_LIST_LIMIT).await?;
-        rows.iter().map(|(_, v)| from_json(&ns, v)).collect()
+        rows.iter().map(|(_, v)| json::decode(&ns, v)).collect()
     }
 
     /// Adds or replaces a device.
     pub async fn put_device(&self, user: &str, device: &Device) -> Result<(), StorageError> {
-        self.put_json(&self.ns("devices", user), &device.device_id, device)
-            .await
+        json::put(
+            self.kv(),
+            &self.ns("devices", user),
+            &device.device_id,
+            device,
+        )
+        .await
     }
 
     /// Removes a device (a user's request, or a provider saying its token is dead).
@@ -165,7 +153,7 @@ impl NotifyStore {
         user: &str,
         notification_id: &str,
     ) -> Result<Option<NotificationRecord>, StorageError> {
-        self.get_json(&self.ns("ids", user), notification_id).await
+        json::get(self.kv(), &self.ns("ids", user), notification_id).await
     }
 
     /// Records what was done with a notification id.
@@ -175,8 +163,7 @@ impl NotifyStore {
         notification_id: &str,
         record: NotificationRecord,
     ) -> Result<(), StorageError> {
-        self.put_json(&self.ns("ids", user), notification_id, &record)
-            .await
+        json::put(self.kv(), &self.ns("ids", user), notification_id, &record).await
     }
 
     /// Whether a send of `notification_id` on `channel` to `target` (a device id, or `-`) was
@@ -213,7 +200,7 @@ impl NotifyStore {
     pub async fn hold(&self, request: &NotifyRequested, due_ms: i64) -> Result<(), StorageError> {
         let shard = shard_of(&request.notification_id);
         let key = format!("{:013}:{}", due_ms.max(0), request.notification_id);
-        self.put_json(&self.shard_ns(shard), &key, request).await
+        json::put(self.kv(), &self.shard_ns(shard), &key, request).await
     }
 
     /// Held sends due at or before `now_ms`, up to `limit` per shard.
@@ -232,7 +219,7 @@ impl NotifyStore {
                 }
                 held.push(Held {
                     shard,
-                    request: from_json(&ns, &value)?,
+                    request: json::decode(&ns, &value)?,
                     key,
                 });
             }
@@ -247,28 +234,6 @@ impl NotifyStore {
             .await?;
         Ok(())
     }
-
-    async fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        ns: &str,
-        key: &str,
-    ) -> Result<Option<T>, StorageError> {
-        match self.kv().get(ns, key).await? {
-            Some(value) => from_json(ns, &value).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    async fn put_json<T: Serialize>(
-        &self,
-        ns: &str,
-        key: &str,
-        value: &T,
-    ) -> Result<(), StorageError> {
-        let value = serde_json::to_vec(value).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-        self.kv().put(ns, key, value).await?;
-        Ok(())
-    }
 }
 
 /// The held-sends shard of a notification id (FNV-1a, stable across builds).
@@ -279,8 +244,4 @@ fn shard_of(notification_id: &str) -> u64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash % SCHEDULE_SHARDS
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(ns: &str, value: &[u8]) -> Result<T, StorageError> {
-    serde_json::from_slice(value).map_err(|e| StorageError::Corrupt(format!("{ns}: {e}")))
 }

@@ -160,6 +160,24 @@ struct Target<'a> {
     attempt: u32,
 }
 
+impl<'a> Target<'a> {
+    /// A send to the one address of an email or SMS (no device).
+    fn address(
+        notification_id: &'a str,
+        user_id: &'a str,
+        provider: &'static str,
+        attempt: u32,
+    ) -> Self {
+        Self {
+            notification_id,
+            user_id,
+            device_id: None,
+            provider,
+            attempt,
+        }
+    }
+}
+
 #[async_trait]
 impl Processor for ChannelWorker {
     type Error = WorkerError;
@@ -272,38 +290,23 @@ impl ChannelWorker {
         event: &NotifyEmail,
         attempt: u32,
     ) -> Result<(), WorkerError> {
-        let target = Target {
-            notification_id: &event.notification_id,
-            user_id: &event.user_id,
-            device_id: None,
-            provider: "smtp",
-            attempt,
+        let message = EmailMessage {
+            notification_id: event.notification_id.clone(),
+            to: event.to.clone(),
+            subject: event.subject.clone(),
+            text_body: event.text_body.clone(),
+            html_body: event.html_body.clone(),
         };
-        if self
-            .notify
-            .store
-            .is_sent(&event.notification_id, "email", "-")
-            .await?
-        {
-            return Ok(());
-        }
-        let outcome = match &self.clients.email {
-            Some(client) => {
-                client
-                    .send(&EmailMessage {
-                        notification_id: event.notification_id.clone(),
-                        to: event.to.clone(),
-                        subject: event.subject.clone(),
-                        text_body: event.text_body.clone(),
-                        html_body: event.html_body.clone(),
-                    })
-                    .await
+        let send = async {
+            match &self.clients.email {
+                Some(client) => client.send(&message).await,
+                None => Outcome::Permanent {
+                    reason: "no SMTP client configured".into(),
+                },
             }
-            None => Outcome::Permanent {
-                reason: "no SMTP client configured".into(),
-            },
         };
-        self.settle(acks, &target, outcome).await
+        let target = Target::address(&event.notification_id, &event.user_id, "smtp", attempt);
+        self.send_once(acks, &target, send).await
     }
 
     async fn sms(
@@ -312,36 +315,42 @@ impl ChannelWorker {
         event: &NotifySms,
         attempt: u32,
     ) -> Result<(), WorkerError> {
-        let target = Target {
-            notification_id: &event.notification_id,
-            user_id: &event.user_id,
-            device_id: None,
-            provider: "twilio",
-            attempt,
+        let message = SmsMessage {
+            notification_id: event.notification_id.clone(),
+            to: event.to.clone(),
+            body: event.body.clone(),
         };
+        let send = async {
+            match &self.clients.sms {
+                Some(client) => client.send(&message).await,
+                None => Outcome::Permanent {
+                    reason: "no Twilio client configured".into(),
+                },
+            }
+        };
+        let target = Target::address(&event.notification_id, &event.user_id, "twilio", attempt);
+        self.send_once(acks, &target, send).await
+    }
+
+    /// Sends to the one address of an email or SMS record unless a provider accepted it
+    /// already, and settles the outcome.
+    async fn send_once(
+        &self,
+        acks: &mut Acks,
+        target: &Target<'_>,
+        send: impl std::future::Future<Output = Outcome>,
+    ) -> Result<(), WorkerError> {
+        let channel = self.channel.as_str();
         if self
             .notify
             .store
-            .is_sent(&event.notification_id, "sms", "-")
+            .is_sent(target.notification_id, channel, "-")
             .await?
         {
             return Ok(());
         }
-        let outcome = match &self.clients.sms {
-            Some(client) => {
-                client
-                    .send(&SmsMessage {
-                        notification_id: event.notification_id.clone(),
-                        to: event.to.clone(),
-                        body: event.body.clone(),
-                    })
-                    .await
-            }
-            None => Outcome::Permanent {
-                reason: "no Twilio client configured".into(),
-            },
-        };
-        self.settle(acks, &target, outcome).await
+        let outcome = send.await;
+        self.settle(acks, target, outcome).await
     }
 
     /// Records an outcome: marker and status; an error for what must be retried or

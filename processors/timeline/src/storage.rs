@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sixfold_runtime::applied::AppliedOffsets;
-use sixfold_store::{KvStore, MAX_LIST_LIMIT, Store, StoreError};
+use sixfold_store::{KvStore, MAX_LIST_LIMIT, Store};
 
 use crate::id::MAX_ID;
 use crate::model::Tweet;
@@ -29,22 +29,7 @@ const ID_SHARDS: i64 = 64;
 const FOLLOWER_COUNT: &str = "followers";
 
 /// Why a store read or write failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// A stored value did not parse.
-    #[error("corrupt stored value in {0}")]
-    Corrupt(String),
-}
-
-impl StorageError {
-    /// Whether trying again later may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StorageError::Store(e) if e.is_transient())
-    }
-}
+pub use sixfold_store::json::ViewError as StorageError;
 
 /// A user's follower count, with the follow events already counted (see [`AppliedOffsets`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
