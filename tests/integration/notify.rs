@@ -1,8 +1,9 @@
 //! The notification service's `notify` processor and routes on the real broker, Redis (the
 //! frequency cap) and SQLite: rendering per locale, preferences, dedup, quiet hours with the
-//! scheduler releasing held sends, the cap, and bad input. The channel workers are not part
-//! of this file.
+//! scheduler releasing held sends, the cap, and bad input; the channel workers against the
+//! provider stand-ins, and a push worker SIGKILLed in the middle of a batch.
 
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use sixfold_notify::channels::{
     SmsSettings,
 };
 use sixfold_notify::events::{
-    DeliveryStatus, NotifyEmail, NotifyPush, NotifyRequested, NotifyStatus,
+    AvroChannel, DeliveryStatus, NotifyEmail, NotifyPush, NotifyRequested, NotifyStatus, Priority,
 };
 use sixfold_notify::template::Channel;
 use sixfold_notify::workers::{ChannelWorker, Clients};
@@ -617,6 +618,99 @@ async fn workers_deliver_to_every_device_and_the_mailbox_and_handle_provider_err
     ensure!(
         crate::harness::header(&dead[0], sixfold_runtime::failure::H_ERROR_CLASS).as_deref()
             == Some("provider_refused")
+    );
+    Ok(())
+}
+
+/// A push worker SIGKILLed in the middle of a batch: its replacement reads the whole batch
+/// again (its offsets were never committed), and the sent markers keep it from sending what
+/// APNs had already answered. The pushes that were in flight at the kill (accepted, answer not
+/// yet received) go again with the same `apns-collapse-id`, so the device shows each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_worker_killed_mid_batch_still_delivers_each_notification_once() -> Result<()> {
+    const USERS: usize = 30;
+    const PER_USER: usize = 10;
+    const TOTAL: usize = USERS * PER_USER;
+    let service = Service::start().await?;
+    let providers = Providers::start(service._dir.path()).await?;
+    providers.apns.delay_answers(Duration::from_millis(100));
+    let group = unique("notify-push-kill");
+    create_topics(&[(&dlq_topic(&group), 1)]).await?;
+    for user in 0..USERS {
+        service.user(&format!("k{user}"), json!({})).await?;
+    }
+    for n in 0..TOTAL {
+        let request = NotifyRequested {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: now_ms(),
+            notification_id: format!("kill-{n}"),
+            user_id: format!("k{}", n % USERS),
+            template_id: "welcome".into(),
+            channels: vec![AvroChannel::Push],
+            data: [("name".to_owned(), "Kim".to_owned())].into(),
+            priority: Priority::Normal,
+            send_at: None,
+            locale: None,
+        };
+        service.notify.enqueue(&request).await?;
+    }
+    // Every push record is on the topic before the worker starts: one batch holds them all.
+    let records = read_records(&service.settings.push_topic, TOTAL, PATIENCE).await?;
+    ensure!(records.len() == TOTAL, "{} push records", records.len());
+
+    let spawn_worker = || {
+        Command::new(env!("CARGO_BIN_EXE_notify-push-worker"))
+            .env("NOTIFY_PREFIX", &service.settings.namespace)
+            .env("NOTIFY_GROUP", &group)
+            .env("NOTIFY_SQLITE", service._dir.path().join("store.db"))
+            .env("NOTIFY_REGISTRY_URL", &service._registry.url)
+            .env("NOTIFY_APNS_ENDPOINT", providers.apns.url())
+            .env("NOTIFY_APNS_KEY_PATH", service._dir.path().join("apns.p8"))
+            .env("SIXFOLD__KAFKA__BROKERS", kafka().brokers)
+            .spawn()
+            .context("start notify-push-worker")
+    };
+    let mut first = spawn_worker()?;
+    wait_for("a third of the pushes", PATIENCE, || async {
+        providers.apns.accepted().len() >= TOTAL / 3
+    })
+    .await?;
+    first.kill()?; // SIGKILL
+    first.wait()?;
+    let at_kill = providers.apns.accepted().len();
+    ensure!(at_kill < TOTAL, "the worker finished before it was killed");
+
+    let mut second = spawn_worker()?;
+    let expected: std::collections::BTreeSet<String> =
+        (0..TOTAL).map(|n| format!("kill-{n}")).collect();
+    let collapse_ids = || -> std::collections::BTreeSet<String> {
+        providers
+            .apns
+            .accepted()
+            .into_iter()
+            .filter_map(|push| push.collapse_id)
+            .collect()
+    };
+    let delivered = wait_for("every notification on the device", PATIENCE, || async {
+        collapse_ids() == expected
+    })
+    .await;
+    second.kill()?;
+    second.wait()?;
+    delivered?;
+    let accepted = providers.apns.accepted();
+    ensure!(
+        accepted.iter().all(|push| push.collapse_id.is_some()),
+        "every push collapses by its notification id"
+    );
+    // Sent again: at most the pushes in flight at the kill, one per user (a worker handles a
+    // user's records in order). Without the markers, everything APNs had answered before the
+    // kill (at least a third) would go again.
+    let repeats = accepted.len() - TOTAL;
+    println!("{at_kill} of {TOTAL} accepted at the kill; {repeats} sent again after the restart");
+    ensure!(
+        repeats <= USERS,
+        "{repeats} pushes sent twice ({at_kill} accepted at the kill)"
     );
     Ok(())
 }

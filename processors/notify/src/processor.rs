@@ -22,6 +22,9 @@ use crate::template::{Channel, Rendered, TemplateError};
 /// Longest notification id, in bytes.
 pub const MAX_NOTIFICATION_ID: usize = 128;
 
+/// How often the scheduler purges ids past the dedup window.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
 /// Why a record could not be processed.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -138,7 +141,8 @@ impl Notify {
         check_request(request)?;
         let (user, id) = (&request.user_id, &request.notification_id);
         let window = self.settings.dedup_window.as_millis() as i64;
-        match self.store.record(user, id).await? {
+        let record = self.store.record(user, id).await?;
+        match record {
             Some(NotificationRecord::Done { first_seen_ms }) if now - first_seen_ms < window => {
                 return self
                     .status_all(request, DeliveryStatus::Duplicate, now)
@@ -152,7 +156,7 @@ impl Notify {
             }
             _ => {}
         }
-        let first_seen = match self.store.record(user, id).await? {
+        let first_seen = match record {
             Some(record) if now - record.first_seen_ms() < window => record.first_seen_ms(),
             _ => now,
         };
@@ -426,9 +430,14 @@ impl Notify {
     /// `notify.requested` (the processor then finds its record due and sends it), and is
     /// removed once produced. Several instances may release the same entry; the record makes
     /// the second a duplicate.
+    /// Every [`PURGE_INTERVAL`] it also purges ids older than the dedup window
+    /// ([`crate::storage::NotifyStore::purge`]).
     pub async fn run_scheduler(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.settings.scheduler_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut purge = tokio::time::interval(PURGE_INTERVAL);
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let window = self.settings.dedup_window.as_millis() as i64;
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -437,6 +446,11 @@ impl Notify {
                         tracing::warn!(%error, "held notifications not released; retrying");
                     }
                 }
+                _ = purge.tick() => match self.store.purge(now_ms(), window).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "purged notification ids past the dedup window"),
+                    Err(error) => tracing::warn!(%error, "notification ids not purged; retrying"),
+                },
             }
         }
     }

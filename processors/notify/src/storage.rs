@@ -7,6 +7,11 @@
 //! | `<p>.ids:<user>` | notification id → [`NotificationRecord`] | what was done with each notification, for 24 h dedup |
 //! | `<p>.sent:<notification>` | `<channel>:<device or ->` → empty | sends a provider accepted (worker idempotency) |
 //! | `<p>.scheduled/<shard>` | `<due ms, 13 digits>:<notification id>` → the request | held sends, due first, 16 shards |
+//! | `<p>.seen/<hour>` | `<user>/<notification id>` → empty | ids first seen in that hour, for the purge |
+//! | `<p>.purge` | `next_hour` → the first hour not purged yet | the purge's progress |
+//!
+//! The store has no TTL, so [`NotifyStore::purge`] removes records and sent markers of ids
+//! first seen before the dedup window, one hour bucket of `<p>.seen/<hour>` at a time.
 //!
 //! Preferences, devices and contacts are the service's own data, written through its API
 //! (not derived from a topic), so a replay does not rebuild them: back them up like any
@@ -23,6 +28,11 @@ use crate::preferences::{Contact, Device, Preferences};
 
 /// Shards of the held-sends table.
 pub const SCHEDULE_SHARDS: u64 = 16;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// How far back the first purge looks, in hours.
+const PURGE_FIRST_HOURS: i64 = 7 * 24;
 
 /// Why a store read or write failed.
 pub use sixfold_store::json::ViewError as StorageError;
@@ -156,14 +166,85 @@ impl NotifyStore {
         json::get(self.kv(), &self.ns("ids", user), notification_id).await
     }
 
-    /// Records what was done with a notification id.
+    /// Records what was done with a notification id, and lists the id in the hour bucket of
+    /// its first sighting for [`NotifyStore::purge`].
     pub async fn put_record(
         &self,
         user: &str,
         notification_id: &str,
         record: NotificationRecord,
     ) -> Result<(), StorageError> {
+        let hour = record.first_seen_ms().max(0) / HOUR_MS;
+        self.kv()
+            .put(
+                &self.seen_ns(hour),
+                &format!("{user}/{notification_id}"),
+                Vec::new(),
+            )
+            .await?;
         json::put(self.kv(), &self.ns("ids", user), notification_id, &record).await
+    }
+
+    fn seen_ns(&self, hour: i64) -> String {
+        format!("{}.seen/{hour}", self.prefix)
+    }
+
+    /// Removes the records and sent markers of ids first seen more than `window_ms` before
+    /// `now_ms`, whole hours at a time from where the last purge stopped (a week back the first
+    /// time); returns how many ids it removed. A record that was written again since (the id
+    /// came back after its window) is newer than its bucket and kept.
+    pub async fn purge(&self, now_ms: i64, window_ms: i64) -> Result<usize, StorageError> {
+        let progress = format!("{}.purge", self.prefix);
+        // Hours strictly before `end` hold only ids seen before the window.
+        let end = (now_ms - window_ms).max(0) / HOUR_MS;
+        let mut hour = match self.kv().get(&progress, "next_hour").await? {
+            Some(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .ok_or_else(|| StorageError::Corrupt(format!("{progress}: next_hour")))?,
+            None => end - PURGE_FIRST_HOURS,
+        };
+        let mut removed = 0;
+        while hour < end {
+            removed += self.purge_hour(hour, window_ms, now_ms).await?;
+            hour += 1;
+            self.kv()
+                .put(&progress, "next_hour", hour.to_string().into_bytes())
+                .await?;
+        }
+        Ok(removed)
+    }
+
+    async fn purge_hour(
+        &self,
+        hour: i64,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Result<usize, StorageError> {
+        let ns = self.seen_ns(hour);
+        let mut removed = 0;
+        loop {
+            // Each page's entries are deleted before the next page is read.
+            let page = self.kv().list(&ns, None, MAX_LIST_LIMIT).await?;
+            for (entry, _) in &page {
+                let (user, id) = entry
+                    .split_once('/')
+                    .ok_or_else(|| StorageError::Corrupt(format!("{ns}: key {entry}")))?;
+                let current = self.record(user, id).await?;
+                if current.is_none_or(|r| now_ms - r.first_seen_ms() >= window_ms) {
+                    self.kv().delete(&self.ns("ids", user), id).await?;
+                    let sent = self.ns("sent", id);
+                    for (marker, _) in self.kv().list(&sent, None, MAX_LIST_LIMIT).await? {
+                        self.kv().delete(&sent, &marker).await?;
+                    }
+                    removed += 1;
+                }
+                self.kv().delete(&ns, entry).await?;
+            }
+            if page.len() < MAX_LIST_LIMIT {
+                return Ok(removed);
+            }
+        }
     }
 
     /// Whether a send of `notification_id` on `channel` to `target` (a device id, or `-`) was
@@ -244,4 +325,52 @@ fn shard_of(notification_id: &str) -> u64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash % SCHEDULE_SHARDS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store(dir: &std::path::Path) -> NotifyStore {
+        let settings = sixfold_store::StoreSettings {
+            sqlite_path: dir.join("store.db"),
+            ..Default::default()
+        };
+        NotifyStore::new(sixfold_store::connect(&settings).await.unwrap(), "t")
+    }
+
+    #[tokio::test]
+    async fn purge_removes_ids_and_markers_past_the_window_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let day = 24 * HOUR_MS;
+        let now = 100 * day;
+        let old = NotificationRecord::Done {
+            first_seen_ms: now - day - 2 * HOUR_MS,
+        };
+        let fresh = NotificationRecord::Done {
+            first_seen_ms: now - HOUR_MS,
+        };
+        store.put_record("u1", "old", old).await.unwrap();
+        store.mark_sent("old", "push", "phone").await.unwrap();
+        store.put_record("u1", "fresh", fresh).await.unwrap();
+        store.mark_sent("fresh", "push", "phone").await.unwrap();
+        // Seen long ago, then came back after its window: the record is new again.
+        store.put_record("u2", "back", old).await.unwrap();
+        let back = NotificationRecord::Done {
+            first_seen_ms: now - 10,
+        };
+        store.put_record("u2", "back", back).await.unwrap();
+
+        assert_eq!(store.purge(now, day).await.unwrap(), 1);
+        assert_eq!(store.record("u1", "old").await.unwrap(), None);
+        assert!(!store.is_sent("old", "push", "phone").await.unwrap());
+        assert_eq!(store.record("u1", "fresh").await.unwrap(), Some(fresh));
+        assert!(store.is_sent("fresh", "push", "phone").await.unwrap());
+        assert_eq!(store.record("u2", "back").await.unwrap(), Some(back));
+        // Nothing left to do until time moves on; then the fresh one goes too.
+        assert_eq!(store.purge(now, day).await.unwrap(), 0);
+        assert_eq!(store.purge(now + day, day).await.unwrap(), 2);
+        assert_eq!(store.record("u1", "fresh").await.unwrap(), None);
+    }
 }

@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -150,6 +151,8 @@ struct ApnsState {
     scripts: Scripts<ApnsScriptedAnswer>,
     /// Unregistered device tokens and when they were unregistered (Unix milliseconds).
     unregistered: Mutex<HashMap<String, u64>>,
+    /// How long an accepted push waits before its answer, in milliseconds.
+    answer_delay_ms: AtomicU64,
 }
 
 /// A running APNs stand-in; stops when dropped.
@@ -174,6 +177,7 @@ impl ApnsStandIn {
             journal: Journal::default(),
             scripts: Scripts::default(),
             unregistered: Mutex::new(HashMap::new()),
+            answer_delay_ms: AtomicU64::new(0),
         });
         let router = Router::new().fallback(answer).with_state(state.clone());
         let server = ServerTask::start(address, router).await?;
@@ -200,6 +204,13 @@ impl ApnsStandIn {
         self.state.scripts.push(device_token, answers);
     }
 
+    /// From now on, answers each accepted push only `delay` after recording it, as a distant
+    /// provider does: a sender killed meanwhile never learns that the push was accepted.
+    pub fn delay_answers(&self, delay: std::time::Duration) {
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state.answer_delay_ms.store(millis, Ordering::Relaxed);
+    }
+
     /// Marks `device_token` as no longer registered: from now on valid pushes to it get 410
     /// `Unregistered` with the current time as `timestamp`.
     pub fn unregister(&self, device_token: &str) {
@@ -221,6 +232,10 @@ async fn answer(State(state): State<Arc<ApnsState>>, request: Request) -> Respon
     });
     match outcome {
         Ok(apns_id) => {
+            let delay = state.answer_delay_ms.load(Ordering::Relaxed);
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            }
             let mut response = StatusCode::OK.into_response();
             if let Ok(value) = HeaderValue::from_str(&apns_id) {
                 response.headers_mut().insert("apns-id", value);

@@ -97,6 +97,8 @@ pub fn apns_id(notification_id: &str, device_token: &str) -> Uuid {
 ///   alert), a payload over [`MAX_PAYLOAD_BYTES`], or an `expires_at` already past →
 ///   [`Outcome::Permanent`]. A long collapse id is refused rather than cut, since two cut ids
 ///   could collapse unrelated notifications into one.
+///
+/// Without a collapse id of its own, a push collapses by its notification id (when that fits).
 pub fn build_request(
     topic: &str,
     device_token: &str,
@@ -158,14 +160,20 @@ pub fn build_request(
         ("apns-expiration", expiration.to_string()),
         ("apns-id", apns_id.clone()),
     ];
-    if let Some(collapse_id) = &push.collapse_id {
-        if collapse_id.len() > MAX_COLLAPSE_ID_BYTES {
+    match &push.collapse_id {
+        Some(collapse_id) if collapse_id.len() > MAX_COLLAPSE_ID_BYTES => {
             return Err(permanent(format!(
                 "collapse id is {} bytes, more than APNs' {MAX_COLLAPSE_ID_BYTES}",
                 collapse_id.len()
             )));
         }
-        headers.push(("apns-collapse-id", collapse_id.clone()));
+        Some(collapse_id) => headers.push(("apns-collapse-id", collapse_id.clone())),
+        // A resend after a crash between APNs' answer and the sent marker then replaces the
+        // first copy on the device instead of showing twice.
+        None if push.notification_id.len() <= MAX_COLLAPSE_ID_BYTES => {
+            headers.push(("apns-collapse-id", push.notification_id.clone()));
+        }
+        None => {}
     }
     Ok(ApnsRequest {
         path: format!("/3/device/{device_token}"),

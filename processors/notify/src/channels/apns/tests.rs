@@ -45,7 +45,8 @@ fn request_has_apple_path_headers_and_payload() {
     assert_eq!(header(&request, "apns-push-type"), Some("alert"));
     assert_eq!(header(&request, "apns-priority"), Some("10"));
     assert_eq!(header(&request, "apns-expiration"), Some("0"));
-    assert_eq!(header(&request, "apns-collapse-id"), None);
+    // Without a collapse id of its own, a push collapses by its notification id.
+    assert_eq!(header(&request, "apns-collapse-id"), Some("n-1"));
     assert_eq!(header(&request, "apns-id"), Some(request.apns_id.as_str()));
     assert_eq!(header(&request, "authorization"), None, "added by send");
 
