@@ -44,7 +44,7 @@ bench: deps services-up ## Measure against ceilings on this machine; prints a ta
 	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v taskset >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light util-linux >/dev/null)
 	@[ -x $(CACHE)/oha/bin/oha ] || CARGO_TARGET_DIR=$(CACHE)/oha-build cargo install oha --version 1.16.0 --locked --root $(CACHE)/oha
-	cargo build --release -p sixfold
+	cargo build --release -p sixfold -p sixfold-tests --bin sixfold --bin notify-standins
 	scripts/bench.sh
 
 .PHONY: build

@@ -4,6 +4,7 @@
 mod chat;
 mod crawler;
 mod delivery;
+mod dlq;
 mod harness;
 mod ingress;
 mod notify;

@@ -5,8 +5,10 @@
 //!   ingress and every processor in this one process.
 //! - `registry`, `ingress`, `processor NAME` — one component per process, as in production.
 //! - `topics apply` / `topics list` — the topic catalog against the broker.
+//! - `dlq list|redrive|purge` — a processor's dead-letter topic ([`dlq`]).
 
 pub mod bench;
+pub mod dlq;
 pub mod embedded;
 pub mod settings;
 
@@ -77,6 +79,111 @@ pub fn topics_list(settings: &Settings) -> Result<()> {
             spec.replication,
             config.join(",")
         );
+    }
+    Ok(())
+}
+
+/// What `sixfold dlq` was asked to do.
+pub enum DlqAction {
+    /// Records by error class.
+    List {
+        /// Processor name.
+        processor: String,
+        /// Records decoded per class.
+        examples: usize,
+        /// JSON output.
+        json: bool,
+    },
+    /// Back to the input topics.
+    Redrive {
+        /// Processor name.
+        processor: String,
+        /// Only this class.
+        error_class: Option<String>,
+        /// Count only.
+        dry_run: bool,
+    },
+    /// Forget them.
+    Purge {
+        /// Processor name.
+        processor: String,
+        /// Confirmed.
+        yes: bool,
+    },
+}
+
+/// `sixfold dlq …`: prints what [`dlq`] found or did.
+pub async fn dlq_command(settings: &Settings, action: DlqAction) -> Result<()> {
+    let (DlqAction::List { processor, .. }
+    | DlqAction::Redrive { processor, .. }
+    | DlqAction::Purge { processor, .. }) = &action;
+    dlq::check_processor(processor)?;
+    let clients = Clients::connect(settings, Metrics::new()).await?;
+    match action {
+        DlqAction::List {
+            processor,
+            examples,
+            json,
+        } => {
+            let summary = dlq::list(settings, &clients, &processor, examples).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+                return Ok(());
+            }
+            println!("{}: {} records", summary.topic, summary.total);
+            for class in &summary.classes {
+                println!(
+                    "\n{}: {} ({} re-driven)",
+                    class.error_class, class.count, class.redriven
+                );
+                for record in &class.examples {
+                    println!(
+                        "  {}:{} from {} key={} attempts={}{}\n    error: {}\n    value: {}",
+                        record.partition,
+                        record.offset,
+                        record.original_topic,
+                        record.key.as_deref().unwrap_or("-"),
+                        record.attempts,
+                        if record.redriven { " (re-driven)" } else { "" },
+                        record.error,
+                        record.value
+                    );
+                }
+            }
+        }
+        DlqAction::Redrive {
+            processor,
+            error_class,
+            dry_run,
+        } => {
+            let report = dlq::redrive(
+                settings,
+                &clients,
+                &processor,
+                error_class.as_deref(),
+                dry_run,
+            )
+            .await?;
+            let verb = if dry_run {
+                "would re-drive"
+            } else {
+                "re-drove"
+            };
+            println!(
+                "{verb} {} of {} records ({} re-driven before)",
+                report.redriven, report.matched, report.already_redriven
+            );
+        }
+        DlqAction::Purge { processor, yes } => {
+            if !yes {
+                bail!("a purge cannot be undone; pass --yes to purge {processor}'s DLQ");
+            }
+            let purged = dlq::purge(settings, &clients, &processor).await?;
+            println!(
+                "purged {purged} records from {}",
+                sixfold_runtime::failure::dlq_topic(&processor)
+            );
+        }
     }
     Ok(())
 }

@@ -37,6 +37,11 @@ enum Command {
         #[command(subcommand)]
         command: TopicsCommand,
     },
+    /// A processor's dead-letter topic: list, re-drive, purge.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Load generators used by `make bench`.
     Bench {
         #[command(subcommand)]
@@ -90,6 +95,16 @@ enum BenchCommand {
         /// Notifications (push and email each).
         #[arg(long, default_value_t = 20_000)]
         notifications: usize,
+        /// Requests per second (open loop); all at once when not given.
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// Broker and runtime cost alone: produce rate, a raw consumer's rate and a pass-through
+    /// processor's rate over the same records.
+    Pipeline {
+        /// Records produced and read back.
+        #[arg(long, default_value_t = 500_000)]
+        records: usize,
     },
     /// Timeline fan-out throughput and tweet-to-timelines latency.
     Timeline {
@@ -106,11 +121,74 @@ enum BenchCommand {
 }
 
 #[derive(Subcommand)]
+enum DlqCommand {
+    /// Dead letters by error class, with the first few of each decoded.
+    List {
+        /// Processor name, as in topics.yaml.
+        #[arg(long)]
+        processor: String,
+        /// Records decoded per class.
+        #[arg(long, default_value_t = 3)]
+        examples: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters back to their input topics (each once over all runs).
+    Redrive {
+        /// Processor name, as in topics.yaml.
+        #[arg(long)]
+        processor: String,
+        /// Only records of this error class.
+        #[arg(long)]
+        error_class: Option<String>,
+        /// Count what would be sent; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Forget every record now in the DLQ (they are no longer listed or re-driven).
+    Purge {
+        /// Processor name, as in topics.yaml.
+        #[arg(long)]
+        processor: String,
+        /// Required: a purge cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum TopicsCommand {
     /// Create missing topics and add missing partitions; idempotent.
     Apply,
     /// Print every topic the catalog implies.
     List,
+}
+
+impl From<DlqCommand> for sixfold::DlqAction {
+    fn from(command: DlqCommand) -> Self {
+        match command {
+            DlqCommand::List {
+                processor,
+                examples,
+                json,
+            } => Self::List {
+                processor,
+                examples,
+                json,
+            },
+            DlqCommand::Redrive {
+                processor,
+                error_class,
+                dry_run,
+            } => Self::Redrive {
+                processor,
+                error_class,
+                dry_run,
+            },
+            DlqCommand::Purge { processor, yes } => Self::Purge { processor, yes },
+        }
+    }
 }
 
 /// mimalloc: the redirect path is allocation-heavy (HTTP, Redis, Kafka), and glibc's malloc showed
@@ -149,13 +227,18 @@ async fn main() -> Result<()> {
             BenchCommand::Notify {
                 users,
                 notifications,
-            } => sixfold::bench::notify::notify(&settings, users, notifications).await,
+                rate,
+            } => sixfold::bench::notify::notify(&settings, users, notifications, rate).await,
+            BenchCommand::Pipeline { records } => {
+                sixfold::bench::pipeline::pipeline(&settings, records).await
+            }
             BenchCommand::Timeline {
                 followers,
                 tweets,
                 samples,
             } => sixfold::bench::timeline::timeline(&settings, followers, tweets, samples).await,
         },
+        Command::Dlq { command } => sixfold::dlq_command(&settings, command.into()).await,
         Command::Topics { command } => match command {
             TopicsCommand::Apply => sixfold::topics_apply(&settings).await,
             TopicsCommand::List => sixfold::topics_list(&settings),

@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod crawler;
 pub mod notify;
+pub mod pipeline;
 pub mod timeline;
 
 use std::sync::Arc;

@@ -28,10 +28,16 @@ use crate::{Clients, Systems};
 const IN_FLIGHT: usize = 256;
 
 /// Sends `notifications` notifications (push and email each) to `users` users with one iOS
-/// device each, and prints `notify <notifications> <deliveries> <seconds> <p50_ms> <p99_ms>
+/// device each, all at once or at `rate` per second, and prints `notify <notifications> <deliveries> <seconds> <p50_ms> <p99_ms>
 /// <max_ms>`: deliveries are provider-accepted sends, seconds run from the first request to
 /// the last delivery, latency from a request's `occurred_at` to its `SENT` status.
-pub async fn notify(settings: &Settings, users: usize, notifications: usize) -> Result<()> {
+/// With `rate`, requests are sent at that many per second (open loop) instead of all at once.
+pub async fn notify(
+    settings: &Settings,
+    users: usize,
+    notifications: usize,
+    rate: Option<f64>,
+) -> Result<()> {
     let shutdown = CancellationToken::new();
     let clients = Clients::connect(settings, Metrics::new()).await?;
     let systems = Systems::new(settings, &clients, shutdown.clone())?;
@@ -101,7 +107,11 @@ pub async fn notify(settings: &Settings, users: usize, notifications: usize) -> 
         .map(|i| {
             let notify = notify.clone();
             let user = user_ids[i % users].clone();
+            let due = rate.map(|rate| started + Duration::from_secs_f64(i as f64 / rate));
             async move {
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 let request = NotifyRequested {
                     event_id: uuid::Uuid::new_v4().to_string(),
                     occurred_at: now_ms(),
