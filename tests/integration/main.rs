@@ -10,6 +10,7 @@ mod ingress;
 mod notify;
 mod ratelimit;
 mod rebalance;
+mod replay;
 mod retries;
 mod timeline;
 mod topics;

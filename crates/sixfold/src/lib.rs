@@ -6,10 +6,12 @@
 //! - `registry`, `ingress`, `processor NAME` — one component per process, as in production.
 //! - `topics apply` / `topics list` — the topic catalog against the broker.
 //! - `dlq list|redrive|purge` — a processor's dead-letter topic ([`dlq`]).
+//! - `replay --processor NAME [--from …]` — rebuild a processor's views ([`replay`]).
 
 pub mod bench;
 pub mod dlq;
 pub mod embedded;
+pub mod replay;
 pub mod settings;
 
 use std::sync::Arc;
@@ -80,6 +82,36 @@ pub fn topics_list(settings: &Settings) -> Result<()> {
             config.join(",")
         );
     }
+    Ok(())
+}
+
+/// `sixfold replay`: checks, replays with progress on stderr, prints a summary.
+pub async fn replay_command(
+    settings: &Settings,
+    processor: &str,
+    from: Option<&str>,
+    force: bool,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    replay::check_processor(processor)?;
+    let from: Option<replay::From> = from.map(str::parse).transpose()?;
+    let clients = Clients::connect(settings, Metrics::new()).await?;
+    let systems = Systems::new(settings, &clients, shutdown.clone())?;
+    let report = replay::replay(
+        settings, &clients, &systems, processor, from, force, &shutdown,
+    )
+    .await?;
+    for span in &report.spans {
+        println!(
+            "{}/{}: offsets {}..{}",
+            span.topic, span.partition, span.start, span.end
+        );
+    }
+    println!(
+        "replayed {} records of {processor} in {:.1} s; start the processor to continue from here",
+        report.records,
+        report.elapsed.as_secs_f64()
+    );
     Ok(())
 }
 
@@ -221,7 +253,7 @@ pub async fn processor(settings: &Settings, name: &str, shutdown: CancellationTo
         shutdown.clone(),
     ));
     let systems = Systems::new(settings, &clients, shutdown.clone())?;
-    let result = run_named_processor(settings, &clients, &systems, name, shutdown).await;
+    let result = run_named_processor(settings, &clients, &systems, name, shutdown, true).await;
     metrics_server.abort();
     result
 }
@@ -433,12 +465,38 @@ async fn serve_ingress(
 }
 
 /// Runs the processor `name` (one of [`PROCESSORS`]) until shutdown.
+/// The input topics of the processor `name` (those it consumes, without its retry topics).
+pub fn input_topics(systems: &Systems, name: &str) -> Result<Vec<String>> {
+    Ok(match name {
+        sixfold_urls::PROCESSOR => systems.urls.input_topics(),
+        sixfold_timeline::PROCESSOR => systems.timeline.input_topics(),
+        sixfold_chat::PROCESSOR => systems.chat.input_topics(),
+        sixfold_crawler::PROCESSOR => systems.crawler.input_topics(),
+        sixfold_notify::PROCESSOR => systems.notify.input_topics(),
+        other => bail!("no input topics known for processor {other:?}"),
+    })
+}
+
+/// The processor `name` alone, without the loops that run beside it in production (the URL
+/// purge, the notification scheduler, the crawler's fetch loop): what a replay needs.
+pub async fn run_processor_only(
+    settings: &Settings,
+    clients: &Clients,
+    systems: &Systems,
+    name: &str,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    run_named_processor(settings, clients, systems, name, shutdown, false).await
+}
+
+/// Runs the processor `name`; with `side_tasks`, also the loops that run beside it.
 async fn run_named_processor(
     settings: &Settings,
     clients: &Clients,
     systems: &Systems,
     name: &str,
     shutdown: CancellationToken,
+    side_tasks: bool,
 ) -> Result<()> {
     let catalog = load_catalog(settings)?;
     let mut config = catalog
@@ -449,12 +507,12 @@ async fn run_named_processor(
         sixfold_urls::PROCESSOR => {
             let urls = systems.urls.clone();
             config.topics = urls.input_topics();
-            let purge = {
+            let purge = side_tasks.then(|| {
                 let (urls, token) = (urls.clone(), shutdown.clone());
                 tokio::spawn(async move { urls.purge_periodically(token).await })
-            };
+            });
             let result = run_processor(Arc::new(urls.processor()), config, context, shutdown).await;
-            purge.abort();
+            purge.inspect(|task| task.abort());
             result
         }
         sixfold_timeline::PROCESSOR => {
@@ -471,7 +529,7 @@ async fn run_named_processor(
             // The processor and, beside it, the scheduler that releases held sends.
             let notify = systems.notify.clone();
             config.topics = notify.input_topics();
-            let scheduler = tokio::spawn(notify.clone().run_scheduler());
+            let scheduler = side_tasks.then(|| tokio::spawn(notify.clone().run_scheduler()));
             let result = run_processor(
                 Arc::new(sixfold_notify::NotifyProcessor::new(notify)),
                 config,
@@ -479,7 +537,7 @@ async fn run_named_processor(
                 shutdown,
             )
             .await;
-            scheduler.abort();
+            scheduler.inspect(|task| task.abort());
             result
         }
         "notify-push" | "notify-email" | "notify-sms" => {
@@ -497,6 +555,11 @@ async fn run_named_processor(
             // The admission processor and, beside it, the fetch loop over leased hosts.
             let crawler = systems.crawler.clone();
             config.topics = crawler.input_topics();
+            if !side_tasks {
+                return Ok(
+                    run_processor(Arc::new(crawler.processor()), config, context, shutdown).await?,
+                );
+            }
             let mut fetcher = tokio::spawn(crawler.clone().run_fetcher(shutdown.clone()));
             let processor = run_processor(
                 Arc::new(crawler.processor()),
@@ -573,7 +636,7 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
             shutdown.clone(),
         );
         tasks.spawn(async move {
-            run_named_processor(&s, &c, &sys, name, token)
+            run_named_processor(&s, &c, &sys, name, token, true)
                 .await
                 .with_context(|| format!("{name} processor"))
         });

@@ -37,6 +37,19 @@ enum Command {
         #[command(subcommand)]
         command: TopicsCommand,
     },
+    /// Rebuild a processor's views from its input topics (stop the processor first).
+    Replay {
+        /// Processor name, as in topics.yaml.
+        #[arg(long)]
+        processor: String,
+        /// `earliest`, an RFC 3339 time, or topic:partition=offset pairs; without it, an
+        /// interrupted replay resumes from the group's committed offsets.
+        #[arg(long)]
+        from: Option<String>,
+        /// Replay even when the broker cannot describe the group (every instance is stopped).
+        #[arg(long)]
+        force: bool,
+    },
     /// A processor's dead-letter topic: list, re-drive, purge.
     Dlq {
         #[command(subcommand)]
@@ -238,6 +251,11 @@ async fn main() -> Result<()> {
                 samples,
             } => sixfold::bench::timeline::timeline(&settings, followers, tweets, samples).await,
         },
+        Command::Replay {
+            processor,
+            from,
+            force,
+        } => sixfold::replay_command(&settings, &processor, from.as_deref(), force, shutdown).await,
         Command::Dlq { command } => sixfold::dlq_command(&settings, command.into()).await,
         Command::Topics { command } => match command {
             TopicsCommand::Apply => sixfold::topics_apply(&settings).await,

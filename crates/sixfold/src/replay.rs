@@ -1,0 +1,388 @@
+//! `sixfold replay`: rebuild a processor's views by reading its input topics again.
+//!
+//! 1. The processor's consumer group must have no live members (stop the processor first): a
+//!    running instance would commit its own positions over the reset. A broker that cannot
+//!    describe the group (the local one fails to, docs/broker.md) makes the replay refuse
+//!    unless `--force` says every instance is stopped.
+//! 2. With `--from`, the group's committed offsets on every input partition are set to where
+//!    the replay starts: `earliest` (each partition's first record), an RFC 3339 time (the
+//!    first record at or after it, found with `offsets_for_times`), or explicit
+//!    `topic:partition=offset` pairs. Without `--from` the replay resumes from the offsets the
+//!    group has committed: an interrupted replay is continued by running it again.
+//! 3. The processor runs in this process in its own group (retry and DLQ topics as usual, but
+//!    none of the side loops — no crawler fetches, no notification scheduler) until it has
+//!    committed every input partition up to the end offsets taken at the start, printing
+//!    progress (records/s and records left) every second. Then the processor can be started
+//!    again; it continues from there.
+//!
+//! Processors are idempotent, so replaying into existing views changes nothing; replaying into
+//! wiped views (store namespaces and Redis keys removed) rebuilds them. The notification
+//! processors are refused: their input is commands to the outside world (a replay past the
+//! dedup window would send every notification again), not the source of a view.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use sixfold_runtime::shutdown::CancellationToken;
+
+use crate::settings::Settings;
+use crate::{Clients, PROCESSORS, Systems};
+
+/// How long a broker round trip (metadata, watermarks, offsets) may take.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Processors whose input is not a log of facts to rebuild views from.
+const NOT_REPLAYABLE: &[&str] = &[
+    sixfold_notify::PROCESSOR,
+    "notify-push",
+    "notify-email",
+    "notify-sms",
+];
+
+/// Where a replay starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum From {
+    /// Each partition's first record.
+    Earliest,
+    /// The first record at or after this time (ms since the epoch).
+    Time(i64),
+    /// Explicit offsets by topic and partition; partitions not named start at their first record.
+    Offsets(BTreeMap<(String, i32), i64>),
+}
+
+impl std::str::FromStr for From {
+    type Err = anyhow::Error;
+
+    /// `earliest`, an RFC 3339 time (`2026-11-27T10:00:00Z`), or `topic:partition=offset`
+    /// pairs separated by commas.
+    fn from_str(text: &str) -> Result<Self> {
+        if text == "earliest" {
+            return Ok(From::Earliest);
+        }
+        if let Ok(time) = text.parse::<jiff::Timestamp>() {
+            return Ok(From::Time(time.as_millisecond()));
+        }
+        let mut offsets = BTreeMap::new();
+        for pair in text.split(',') {
+            let parsed = pair.rsplit_once('=').and_then(|(place, offset)| {
+                let (topic, partition) = place.rsplit_once(':')?;
+                Some((topic, partition.parse().ok()?, offset.parse().ok()?))
+            });
+            let Some((topic, partition, offset)) = parsed else {
+                bail!(
+                    "--from {text:?}: expected `earliest`, an RFC 3339 time such as \
+                     2026-11-27T10:00:00Z, or topic:partition=offset pairs separated by commas"
+                );
+            };
+            if offset < 0 {
+                bail!("--from {pair:?}: offsets are 0 or more");
+            }
+            offsets.insert((topic.to_owned(), partition), offset);
+        }
+        Ok(From::Offsets(offsets))
+    }
+}
+
+/// One input partition: where the replay starts and where it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// First offset replayed (the group's committed offset when resuming).
+    pub start: i64,
+    /// The partition's end when the replay began: records before it are replayed.
+    pub end: i64,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone)]
+pub struct ReplayReport {
+    /// The input partitions.
+    pub spans: Vec<Span>,
+    /// Records replayed.
+    pub records: i64,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// Refuses processors that cannot be replayed.
+pub fn check_processor(processor: &str) -> Result<()> {
+    if !PROCESSORS.contains(&processor) {
+        bail!(
+            "unknown processor {processor:?}; processors: {}",
+            PROCESSORS.join(", ")
+        );
+    }
+    if NOT_REPLAYABLE.contains(&processor) {
+        bail!(
+            "{processor} is not replayable: its input asks for notifications to be sent, and a \
+             replay past the dedup window would send them again"
+        );
+    }
+    Ok(())
+}
+
+/// A consumer in `group` that never subscribes: it reads watermarks, times and committed
+/// offsets, and commits new ones.
+fn group_client(settings: &Settings, group: &str) -> Result<BaseConsumer> {
+    let mut config = settings.kafka.client_config();
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    config.create().context("create the replay's group client")
+}
+
+/// Refuses when `group` has members (a processor instance is running), or when the broker
+/// cannot say and `force` (the operator has stopped every instance) is not given.
+fn ensure_stopped(client: &BaseConsumer, group: &str, force: bool) -> Result<()> {
+    let groups = match client.fetch_group_list(Some(group), BROKER_TIMEOUT) {
+        Ok(groups) => groups,
+        Err(error) if force => {
+            tracing::warn!(%error, group, "group not described; replaying anyway (--force)");
+            return Ok(());
+        }
+        Err(error) => bail!(
+            "cannot tell whether group {group} has live members: the broker did not describe \
+             it ({error}); stop every `{group}` processor and pass --force"
+        ),
+    };
+    let members: Vec<String> = groups
+        .groups()
+        .iter()
+        .filter(|g| g.name() == group)
+        .flat_map(|g| g.members().iter().map(|m| m.client_host().to_owned()))
+        .collect();
+    if !members.is_empty() {
+        bail!(
+            "group {group} has {} live members ({}); stop every `{group}` processor first",
+            members.len(),
+            members.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The partitions of `topics`, in order.
+fn partitions(client: &BaseConsumer, topics: &[String]) -> Result<Vec<(String, i32)>> {
+    let metadata = client
+        .fetch_metadata(None, BROKER_TIMEOUT)
+        .context("broker metadata")?;
+    let mut found = Vec::new();
+    for topic in topics {
+        let Some(meta) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            bail!("input topic {topic} does not exist; run `sixfold topics apply`");
+        };
+        found.extend(meta.partitions().iter().map(|p| (topic.clone(), p.id())));
+    }
+    Ok(found)
+}
+
+/// The first offset of `topic`/`partition` at or after `time_ms`, within `low..=high`.
+fn offset_at(
+    settings: &Settings,
+    client: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    time_ms: i64,
+    (low, high): (i64, i64),
+) -> Result<i64> {
+    if low >= high {
+        return Ok(high);
+    }
+    let mut query = TopicPartitionList::new();
+    query.add_partition_offset(topic, partition, Offset::Offset(time_ms))?;
+    let answer = client
+        .offsets_for_times(query, BROKER_TIMEOUT)
+        .with_context(|| format!("offsets_for_times on {topic}/{partition}"))?;
+    let found = match answer.find_partition(topic, partition).map(|p| p.offset()) {
+        Some(Offset::Offset(offset)) => offset,
+        _ => high,
+    };
+    // The local broker answers 0 instead of "none" for a time after the last record
+    // (docs/broker.md): believe 0 only if the last record is not older than the time.
+    if found == 0 && last_timestamp(settings, topic, partition, high)? < time_ms {
+        return Ok(high);
+    }
+    Ok(found.clamp(low, high))
+}
+
+/// The timestamp of the record before `high` (the last one).
+fn last_timestamp(settings: &Settings, topic: &str, partition: i32, high: i64) -> Result<i64> {
+    let reader = group_client(
+        settings,
+        &format!("sixfold-replay-probe-{}", std::process::id()),
+    )?;
+    let mut at = TopicPartitionList::new();
+    at.add_partition_offset(topic, partition, Offset::Offset(high - 1))?;
+    reader.assign(&at)?;
+    let started = Instant::now();
+    while started.elapsed() < BROKER_TIMEOUT {
+        if let Some(message) = reader.poll(Duration::from_millis(200)) {
+            return Ok(message?.timestamp().to_millis().unwrap_or(i64::MAX));
+        }
+    }
+    bail!("could not read the last record of {topic}/{partition}")
+}
+
+/// The start and end of every input partition, committing the start offsets when `from` is
+/// given.
+fn plan(
+    settings: &Settings,
+    client: &BaseConsumer,
+    topics: &[String],
+    from: Option<&From>,
+) -> Result<Vec<Span>> {
+    let mut spans = Vec::new();
+    let mut committed = TopicPartitionList::new();
+    for (topic, partition) in partitions(client, topics)? {
+        committed.add_partition(&topic, partition);
+    }
+    let committed = client
+        .committed_offsets(committed, BROKER_TIMEOUT)
+        .context("the group's committed offsets")?;
+    for element in committed.elements() {
+        let (topic, partition) = (element.topic().to_owned(), element.partition());
+        let (low, high) = client
+            .fetch_watermarks(&topic, partition, BROKER_TIMEOUT)
+            .with_context(|| format!("watermarks of {topic}/{partition}"))?;
+        let start = match from {
+            None => match element.offset() {
+                Offset::Offset(offset) => offset.clamp(low, high),
+                _ => low,
+            },
+            Some(From::Earliest) => low,
+            Some(From::Time(time_ms)) => {
+                offset_at(settings, client, &topic, partition, *time_ms, (low, high))?
+            }
+            Some(From::Offsets(offsets)) => offsets
+                .get(&(topic.clone(), partition))
+                .copied()
+                .unwrap_or(low)
+                .clamp(low, high),
+        };
+        spans.push(Span {
+            topic,
+            partition,
+            start,
+            end: high,
+        });
+    }
+    if let Some(From::Offsets(offsets)) = from {
+        for (topic, partition) in offsets.keys() {
+            if !spans
+                .iter()
+                .any(|s| &s.topic == topic && s.partition == *partition)
+            {
+                bail!("--from names {topic}:{partition}, which is not an input partition");
+            }
+        }
+    }
+    if from.is_some() {
+        let mut reset = TopicPartitionList::new();
+        for span in &spans {
+            reset.add_partition_offset(&span.topic, span.partition, Offset::Offset(span.start))?;
+        }
+        client
+            .commit(&reset, CommitMode::Sync)
+            .context("commit the replay's start offsets")?;
+    }
+    Ok(spans)
+}
+
+/// Records left: end minus the group's committed offset, per span, summed.
+fn left(client: &BaseConsumer, spans: &[Span]) -> Result<i64> {
+    let mut query = TopicPartitionList::new();
+    for span in spans {
+        query.add_partition(&span.topic, span.partition);
+    }
+    let committed = client.committed_offsets(query, BROKER_TIMEOUT)?;
+    Ok(spans
+        .iter()
+        .map(|span| {
+            let at = committed
+                .find_partition(&span.topic, span.partition)
+                .and_then(|p| match p.offset() {
+                    Offset::Offset(offset) => Some(offset),
+                    _ => None,
+                })
+                .unwrap_or(span.start);
+            (span.end - at).max(0)
+        })
+        .sum())
+}
+
+/// Replays `processor` from `from` (or from its committed offsets) to the end of its input
+/// topics as they are now, printing progress to stderr every second; `stop` interrupts it
+/// (resumable).
+pub async fn replay(
+    settings: &Settings,
+    clients: &Clients,
+    systems: &Systems,
+    processor: &str,
+    from: Option<From>,
+    force: bool,
+    stop: &CancellationToken,
+) -> Result<ReplayReport> {
+    check_processor(processor)?;
+    let client = group_client(settings, processor)?;
+    ensure_stopped(&client, processor, force)?;
+    let topics = crate::input_topics(systems, processor)?;
+    let spans = plan(settings, &client, &topics, from.as_ref())?;
+    let total: i64 = spans.iter().map(|s| s.end - s.start).sum();
+    let started = Instant::now();
+    if total == 0 {
+        return Ok(ReplayReport {
+            spans,
+            records: 0,
+            elapsed: started.elapsed(),
+        });
+    }
+
+    // Ctrl-C stops the processor gracefully: its offsets are committed, and running the
+    // replay again without --from resumes there.
+    let shutdown = stop.child_token();
+    let running =
+        crate::run_processor_only(settings, clients, systems, processor, shutdown.clone());
+    tokio::pin!(running);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last = (Instant::now(), total);
+    loop {
+        tokio::select! {
+            result = &mut running => {
+                result?;
+                if stop.is_cancelled() {
+                    bail!(
+                        "interrupted; run `sixfold replay --processor {processor}` (without \
+                         --from) to resume"
+                    );
+                }
+                bail!("the processor stopped before the replay was done");
+            }
+            _ = tick.tick() => {}
+        }
+        let remaining = left(&client, &spans)?;
+        let rate = (last.1 - remaining) as f64 / last.0.elapsed().as_secs_f64();
+        last = (Instant::now(), remaining);
+        let done = total - remaining;
+        eprintln!(
+            "replay {processor}: {done}/{total} records ({:.0}%), {rate:.0} records/s, {remaining} left",
+            done as f64 * 100.0 / total as f64
+        );
+        if remaining == 0 {
+            break;
+        }
+    }
+    shutdown.cancel();
+    running.await?;
+    Ok(ReplayReport {
+        spans,
+        records: total,
+        elapsed: started.elapsed(),
+    })
+}
