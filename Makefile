@@ -29,6 +29,10 @@ test: deps build services-up ## Run every test against the real broker, Redis an
 	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) cargo test --workspace
 	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q tests/python
 
+.PHONY: e2e
+e2e: deps build ## The end-to-end scenario alone (also part of make test): all six systems, kills and restarts.
+	SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q -s tests/python/test_e2e.py
+
 .PHONY: websocat
 websocat: ## Install websocat (a WebSocket client for trying chat) into ~/.cache/sixfold/websocat/bin.
 	@[ -x $(CACHE)/websocat/bin/websocat ] || CARGO_TARGET_DIR=$(CACHE)/websocat-build cargo install websocat --version 1.14.1 --locked --root $(CACHE)/websocat
