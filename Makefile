@@ -33,6 +33,22 @@ test: deps build services-up ## Run every test against the real broker, Redis an
 e2e: deps build ## The end-to-end scenario alone (also part of make test): all six systems, kills and restarts.
 	SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q -s tests/python/test_e2e.py
 
+DEPLOY_VENV := $(CACHE)/deploy-venv
+
+.PHONY: deploy-check
+deploy-check: $(DEPLOY_VENV)/bin/python ## Check deploy/ offline: manifests against the Kubernetes schemas, topics against topics.yaml, HPAs, compose.
+	$(DEPLOY_VENV)/bin/python scripts/deploy_check.py
+
+.PHONY: deploy-topics
+deploy-topics: $(DEPLOY_VENV)/bin/python ## Regenerate deploy/k8s/kafka/topics.yaml and deploy/k8s/config/topics.yaml from topics.yaml.
+	$(DEPLOY_VENV)/bin/python scripts/strimzi_topics.py -o deploy/k8s/kafka/topics.yaml
+	cp topics.yaml deploy/k8s/config/topics.yaml
+
+$(DEPLOY_VENV)/bin/python: tests/python/requirements-deploy.txt
+	python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install -q -r tests/python/requirements-deploy.txt
+	touch $@
+
 .PHONY: websocat
 websocat: ## Install websocat (a WebSocket client for trying chat) into ~/.cache/sixfold/websocat/bin.
 	@[ -x $(CACHE)/websocat/bin/websocat ] || CARGO_TARGET_DIR=$(CACHE)/websocat-build cargo install websocat --version 1.14.1 --locked --root $(CACHE)/websocat

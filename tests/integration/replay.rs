@@ -106,7 +106,9 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
     create_topics(&[
         (&first.urls.created_topic, 2),
         (&first.urls.clicked_topic, 2),
-        (&dlq_topic("urls"), 1),
+        // The real DLQ name of the processor `urls`: as topics.yaml makes it (4 partitions), since
+        // the catalog test applies topics.yaml on the same broker.
+        (&dlq_topic("urls"), 4),
     ])
     .await?;
     let clients = Clients::connect(&first, Metrics::new()).await?;
@@ -187,7 +189,10 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
     running?;
     let before = views(&first, &prefix).await?;
     let in_redis = before.keys().filter(|k| k.starts_with("redis ")).count();
-    println!("views: {} store rows, {in_redis} Redis keys", before.len() - in_redis);
+    println!(
+        "views: {} store rows, {in_redis} Redis keys",
+        before.len() - in_redis
+    );
     ensure!(in_redis >= 12, "the cache holds every link: {before:?}");
 
     // Wiped: a new, empty store file, and no Redis keys. The group is stopped now.
