@@ -168,8 +168,13 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
             } => refused,
         };
         let error = refused.expect_err("a replay while the group has a member");
-        // Refused either way: the group has a member, or the broker cannot describe it.
-        ensure!(error.to_string().contains("live members"), "{error:#}");
+        // Refused: on Apache Kafka because the group has a member; on the local broker, which
+        // cannot describe a group with members (docs/broker.md), because it cannot tell.
+        let text = error.to_string();
+        ensure!(
+            text.contains("has 1 live members") || text.contains("cannot tell whether group urls"),
+            "{error:#}"
+        );
         wait_for("every link and click applied", PATIENCE, || async {
             views(settings, &prefix).await.is_ok_and(|v| {
                 v.keys()

@@ -17,10 +17,10 @@ SIXFOLD_BIN names the `sixfold` binary (`notify-standins` is next to it); TANSU_
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -128,8 +128,11 @@ class Stack:
 
     def spawn(self, name, args, cwd=None, env=None):
         log = open(self.base / f"{name}.log", "ab")
+        # SIXFOLD__* variables (make test sets the broker) would override the scenario's own
+        # settings file.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("SIXFOLD__")}
         self.processes[name] = subprocess.Popen(
-            args, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log,
+            args, cwd=cwd, env={**inherited, **(env or {})}, stdout=log,
             stderr=subprocess.STDOUT)
 
     def stop(self, name, sig=signal.SIGTERM):
@@ -246,16 +249,21 @@ def _mails(stack, notification_id):
 def stack():
     if not os.environ.get("SIXFOLD_BIN"):
         pytest.skip("SIXFOLD_BIN is not set: point it at the sixfold binary")
-    with tempfile.TemporaryDirectory(prefix="sixfold-e2e-") as base:
-        stack = Stack(base)
-        try:
-            stack.start_broker()
-            stack.start_redis()
-            stack.start_standins()
-            stack.start_sixfold()
-            yield stack
-        finally:
-            stack.close()
+    # Under var/ rather than a temporary directory: the processes' logs stay for a look after
+    # a failure (CI prints where).
+    base = ROOT / "var/e2e"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    stack = Stack(base)
+    try:
+        stack.start_broker()
+        stack.start_redis()
+        stack.start_standins()
+        stack.start_sixfold()
+        yield stack
+    finally:
+        stack.close()
+        print(f"\nend-to-end logs: {base}/*.log")
 
 
 def test_all_six_systems_survive_restarts_with_every_effect_once(stack):

@@ -6,8 +6,9 @@
 //! - [`redrive`] produces each record (or each of one class) back to the topic it first came
 //!   from (header `sixfold.original.topic`) with its key, value and headers, plus
 //!   `sixfold.redriven.from` = `<dlq partition>:<offset>`. A marker per DLQ record in the store
-//!   (`dlq.<processor>` / `redriven:<partition>:<offset>`) makes it idempotent: running it again,
-//!   with or without a class, never sends a record twice. The input topic's consumer treats
+//!   (`dlq.<processor>` / `redriven:<partition>:<offset>`, holding the record's timestamp) makes
+//!   it idempotent: running it again, with or without a class, does not send a record again
+//!   (a crash between the send and its marker, or two re-drives at once, can). The input topic's consumer treats
 //!   the record as new (retry headers count only on retry topics), so it gets all its attempts
 //!   again.
 //! - [`purge`] moves the start of each partition past every record there now: the store keeps
@@ -15,7 +16,8 @@
 //!   The records themselves go with the topic's retention. The Admin API's DeleteRecords is not
 //!   used: the local broker's storage panics on it and stops serving (docs/broker.md).
 //!
-//! The console's DLQ browser calls these same functions.
+//! The functions take the settings and clients, not the command line, so that a web page can
+//! call them as the CLI does.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -133,6 +135,7 @@ async fn scan(
             format!("sixfold-dlq-tool-{}", std::process::id()),
         )
         .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
     let consumer: BaseConsumer = config.create().context("create DLQ consumer")?;
     let metadata = consumer
@@ -159,7 +162,13 @@ async fn scan(
             Some(bytes) => String::from_utf8_lossy(&bytes).parse().unwrap_or(0),
             None => 0,
         };
-        let start = low.max(purged);
+        let start = if purged > high {
+            // The topic is newer than the purge (recreated, or the broker's data wiped).
+            tracing::warn!(%topic, partition, purged, high, "purge offset past the end; ignored");
+            low
+        } else {
+            low.max(purged)
+        };
         if start < high {
             assignment.add_partition_offset(&topic, partition, Offset::Offset(start))?;
             ends.insert(partition, high);
@@ -172,7 +181,22 @@ async fn scan(
     while !ends.is_empty() {
         let message = match consumer.poll(BROKER_TIMEOUT) {
             Some(message) => message.with_context(|| format!("reading {topic}"))?,
-            None => bail!("{topic}: no record within {BROKER_TIMEOUT:?} before its end"),
+            None => {
+                // Retention may have deleted what was left to read.
+                for (partition, end) in ends.clone() {
+                    let (low, _) = consumer.fetch_watermarks(&topic, partition, BROKER_TIMEOUT)?;
+                    if low >= end {
+                        ends.remove(&partition);
+                    }
+                }
+                if ends.is_empty() {
+                    break;
+                }
+                bail!(
+                    "{topic}: partitions {:?} gave no record within {BROKER_TIMEOUT:?} before their end",
+                    ends.keys()
+                );
+            }
         };
         let partition = message.partition();
         let Some(&end) = ends.get(&partition) else {
@@ -204,12 +228,17 @@ pub async fn list(
     processor: &str,
     examples: usize,
 ) -> Result<DlqSummary> {
-    let mut raw: Vec<(DlqRecord, Option<Vec<u8>>)> = Vec::new();
+    let mut raw: Vec<(DlqRecord, Option<Vec<u8>>, String)> = Vec::new();
     let mut classes: BTreeMap<String, ClassSummary> = BTreeMap::new();
     let mut counted = Vec::new();
     scan(settings, clients, processor, |message| {
         let class = header(message, H_ERROR_CLASS).unwrap_or_else(|| "unknown".into());
-        counted.push((class.clone(), message.partition(), message.offset()));
+        counted.push((
+            class.clone(),
+            message.partition(),
+            message.offset(),
+            stamp(message),
+        ));
         let summary = classes.entry(class.clone()).or_insert(ClassSummary {
             error_class: class.clone(),
             count: 0,
@@ -221,6 +250,7 @@ pub async fn list(
             raw.push((
                 record_of(message, class),
                 message.payload().map(<[u8]>::to_vec),
+                stamp(message),
             ));
         }
         Ok(())
@@ -228,23 +258,20 @@ pub async fn list(
     .await?;
     let kv = clients.store.kv();
     let ns = namespace(processor);
-    for (class, partition, offset) in &counted {
-        if kv.get(&ns, &marker(*partition, *offset)).await?.is_some()
+    for (class, partition, offset, stamp) in &counted {
+        if is_redriven(kv, &ns, *partition, *offset, stamp).await?
             && let Some(summary) = classes.get_mut(class)
         {
             summary.redriven += 1;
         }
     }
-    for (mut record, payload) in raw {
+    for (mut record, payload, stamp) in raw {
         record.value = match clients.codec.decode(payload.as_deref()).await {
             Ok(value) => serde_json::Value::try_from(value)
                 .unwrap_or_else(|e| serde_json::json!({"undecodable": e.to_string()})),
             Err(error) => serde_json::json!({"undecodable": error.to_string()}),
         };
-        record.redriven = kv
-            .get(&ns, &marker(record.partition, record.offset))
-            .await?
-            .is_some();
+        record.redriven = is_redriven(kv, &ns, record.partition, record.offset, &stamp).await?;
         if let Some(summary) = classes.get_mut(&record.error_class) {
             summary.examples.push(record);
         }
@@ -286,10 +313,30 @@ fn marker(partition: i32, offset: i64) -> String {
     format!("redriven:{partition}:{offset}")
 }
 
+/// What a marker holds: the DLQ record's timestamp, so that a marker left from a topic that was
+/// since recreated (same partition and offset, another record) does not count.
+fn stamp(message: &rdkafka::message::BorrowedMessage<'_>) -> String {
+    message.timestamp().to_millis().unwrap_or(-1).to_string()
+}
+
+async fn is_redriven(
+    kv: &dyn sixfold_store::KvStore,
+    ns: &str,
+    partition: i32,
+    offset: i64,
+    stamp: &str,
+) -> Result<bool> {
+    Ok(kv
+        .get(ns, &marker(partition, offset))
+        .await?
+        .is_some_and(|value| value == stamp.as_bytes()))
+}
+
 /// A DLQ record to send back.
 struct Outgoing {
     partition: i32,
     offset: i64,
+    stamp: String,
     topic: String,
     key: Option<Vec<u8>>,
     payload: Option<Vec<u8>>,
@@ -329,6 +376,7 @@ pub async fn redrive(
         outgoing.push(Outgoing {
             partition: message.partition(),
             offset: message.offset(),
+            stamp: stamp(message),
             topic,
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().map(<[u8]>::to_vec),
@@ -347,7 +395,7 @@ pub async fn redrive(
     };
     for record in outgoing {
         let key = marker(record.partition, record.offset);
-        if kv.get(&ns, &key).await?.is_some() {
+        if is_redriven(kv, &ns, record.partition, record.offset, &record.stamp).await? {
             report.already_redriven += 1;
             continue;
         }
@@ -374,7 +422,7 @@ pub async fn redrive(
             .with_context(|| format!("re-drive {from} to {}", record.topic))?;
         // Marked once produced: a crash in between sends it again on the next run, which the
         // processors absorb (they are idempotent); never marked without being sent.
-        kv.put(&ns, &key, Vec::new()).await?;
+        kv.put(&ns, &key, record.stamp.clone().into_bytes()).await?;
         report.redriven += 1;
     }
     Ok(report)

@@ -464,7 +464,6 @@ async fn serve_ingress(
     Ok(())
 }
 
-/// Runs the processor `name` (one of [`PROCESSORS`]) until shutdown.
 /// The input topics of the processor `name` (those it consumes, without its retry topics).
 pub fn input_topics(systems: &Systems, name: &str) -> Result<Vec<String>> {
     Ok(match name {
@@ -489,7 +488,8 @@ pub async fn run_processor_only(
     run_named_processor(settings, clients, systems, name, shutdown, false).await
 }
 
-/// Runs the processor `name`; with `side_tasks`, also the loops that run beside it.
+/// Runs the processor `name` (one of [`PROCESSORS`]) until shutdown; with `side_tasks`, also
+/// the loops that run beside it.
 async fn run_named_processor(
     settings: &Settings,
     clients: &Clients,

@@ -17,8 +17,8 @@
 //!
 //! Processors are idempotent, so replaying into existing views changes nothing; replaying into
 //! wiped views (store namespaces and Redis keys removed) rebuilds them. The notification
-//! processors are refused: their input is commands to the outside world (a replay past the
-//! dedup window would send every notification again), not the source of a view.
+//! processors and chat are refused: a replay would send notifications again (past the dedup
+//! window) and push old chat messages to connected users.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -35,8 +35,10 @@ use crate::{Clients, PROCESSORS, Systems};
 /// How long a broker round trip (metadata, watermarks, offsets) may take.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Processors whose input is not a log of facts to rebuild views from.
+/// Processors a replay would make act on the outside world again: notifications would be sent
+/// again, and the chat processor pushes every message it handles to the connected recipients.
 const NOT_REPLAYABLE: &[&str] = &[
+    sixfold_chat::PROCESSOR,
     sixfold_notify::PROCESSOR,
     "notify-push",
     "notify-email",
@@ -121,8 +123,8 @@ pub fn check_processor(processor: &str) -> Result<()> {
     }
     if NOT_REPLAYABLE.contains(&processor) {
         bail!(
-            "{processor} is not replayable: its input asks for notifications to be sent, and a \
-             replay past the dedup window would send them again"
+            "{processor} is not replayable: a replay would act on the outside world again \
+             (notifications sent, chat messages pushed to connected users)"
         );
     }
     Ok(())
@@ -295,16 +297,25 @@ fn plan(
     Ok(spans)
 }
 
-/// Records left: end minus the group's committed offset, per span, summed.
+/// Records left: end minus the group's committed offset, per span, summed. A partition whose
+/// records up to its end were deleted meanwhile (retention: its low watermark reached the end)
+/// has none left, since the consumer will never commit an offset there.
 fn left(client: &BaseConsumer, spans: &[Span]) -> Result<i64> {
     let mut query = TopicPartitionList::new();
     for span in spans {
         query.add_partition(&span.topic, span.partition);
     }
     let committed = client.committed_offsets(query, BROKER_TIMEOUT)?;
+    let mut gone = Vec::new();
+    for span in spans {
+        let (low, _) = client.fetch_watermarks(&span.topic, span.partition, BROKER_TIMEOUT)?;
+        gone.push(low >= span.end);
+    }
     Ok(spans
         .iter()
-        .map(|span| {
+        .zip(gone)
+        .filter(|(_, gone)| !gone)
+        .map(|(span, _)| {
             let at = committed
                 .find_partition(&span.topic, span.partition)
                 .and_then(|p| match p.offset() {
@@ -366,7 +377,14 @@ pub async fn replay(
             }
             _ = tick.tick() => {}
         }
-        let remaining = left(&client, &spans)?;
+        let remaining = match left(&client, &spans) {
+            Ok(remaining) => remaining,
+            Err(error) => {
+                // One slow broker answer does not end a long replay: try again next second.
+                tracing::warn!(%error, "replay progress not read");
+                continue;
+            }
+        };
         let rate = (last.1 - remaining) as f64 / last.0.elapsed().as_secs_f64();
         last = (Instant::now(), remaining);
         let done = total - remaining;

@@ -430,23 +430,33 @@ impl Notify {
     /// `notify.requested` (the processor then finds its record due and sends it), and is
     /// removed once produced. Several instances may release the same entry; the record makes
     /// the second a duplicate.
-    /// Every [`PURGE_INTERVAL`] it also purges ids older than the dedup window
-    /// ([`crate::storage::NotifyStore::purge`]).
+    /// Beside it, every [`PURGE_INTERVAL`], a task of its own purges ids older than the dedup
+    /// window ([`crate::storage::NotifyStore::purge`]), so a long purge never delays a release.
     pub async fn run_scheduler(self: Arc<Self>) {
+        let purge = tokio::spawn(self.clone().run_purge());
         let mut tick = tokio::time::interval(self.settings.scheduler_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut purge = tokio::time::interval(PURGE_INTERVAL);
-        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let window = self.settings.dedup_window.as_millis() as i64;
         loop {
             tokio::select! {
-                _ = self.shutdown.cancelled() => return,
+                _ = self.shutdown.cancelled() => break,
                 _ = tick.tick() => {
                     if let Err(error) = self.release_due(now_ms()).await {
                         tracing::warn!(%error, "held notifications not released; retrying");
                     }
                 }
-                _ = purge.tick() => match self.store.purge(now_ms(), window).await {
+            }
+        }
+        purge.abort();
+    }
+
+    async fn run_purge(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(PURGE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let window = self.settings.dedup_window.as_millis() as i64;
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tick.tick() => match self.store.purge(now_ms(), window).await {
                     Ok(0) => {}
                     Ok(removed) => tracing::info!(removed, "purged notification ids past the dedup window"),
                     Err(error) => tracing::warn!(%error, "notification ids not purged; retrying"),

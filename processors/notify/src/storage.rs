@@ -191,8 +191,10 @@ impl NotifyStore {
 
     /// Removes the records and sent markers of ids first seen more than `window_ms` before
     /// `now_ms`, whole hours at a time from where the last purge stopped (a week back the first
-    /// time); returns how many ids it removed. A record that was written again since (the id
-    /// came back after its window) is newer than its bucket and kept.
+    /// time); returns how many ids it removed. A record written again since (the id came back
+    /// after its window), or a send still held past the window, is kept and listed in the hour
+    /// it will be due in. A clock that jumped back does not stop purging: the next hour is at
+    /// most the current end.
     pub async fn purge(&self, now_ms: i64, window_ms: i64) -> Result<usize, StorageError> {
         let progress = format!("{}.purge", self.prefix);
         // Hours strictly before `end` hold only ids seen before the window.
@@ -203,7 +205,8 @@ impl NotifyStore {
                 .and_then(|text| text.parse().ok())
                 .ok_or_else(|| StorageError::Corrupt(format!("{progress}: next_hour")))?,
             None => end - PURGE_FIRST_HOURS,
-        };
+        }
+        .min(end);
         let mut removed = 0;
         while hour < end {
             removed += self.purge_hour(hour, window_ms, now_ms).await?;
@@ -230,8 +233,22 @@ impl NotifyStore {
                 let (user, id) = entry
                     .split_once('/')
                     .ok_or_else(|| StorageError::Corrupt(format!("{ns}: key {entry}")))?;
-                let current = self.record(user, id).await?;
-                if current.is_none_or(|r| now_ms - r.first_seen_ms() >= window_ms) {
+                // Needed until its dedup window ends, and a held send until it is due.
+                let needed_until = match self.record(user, id).await? {
+                    None => i64::MIN,
+                    Some(NotificationRecord::Done { first_seen_ms }) => first_seen_ms + window_ms,
+                    Some(NotificationRecord::Deferred {
+                        first_seen_ms,
+                        until,
+                    }) => until.max(first_seen_ms + window_ms),
+                };
+                if needed_until > now_ms {
+                    // Written again since, or still held: listed where it will be due.
+                    let later = self.seen_ns((needed_until - window_ms).max(0) / HOUR_MS);
+                    if later != ns {
+                        self.kv().put(&later, entry, Vec::new()).await?;
+                    }
+                } else {
                     self.kv().delete(&self.ns("ids", user), id).await?;
                     let sent = self.ns("sent", id);
                     for (marker, _) in self.kv().list(&sent, None, MAX_LIST_LIMIT).await? {
@@ -372,5 +389,27 @@ mod tests {
         assert_eq!(store.purge(now, day).await.unwrap(), 0);
         assert_eq!(store.purge(now + day, day).await.unwrap(), 2);
         assert_eq!(store.record("u1", "fresh").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn purge_keeps_a_send_held_past_the_window_until_it_is_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let day = 24 * HOUR_MS;
+        let now = 100 * day;
+        let held = NotificationRecord::Deferred {
+            first_seen_ms: now - 2 * day,
+            until: now + 3 * day,
+        };
+        store.put_record("u1", "later", held).await.unwrap();
+        assert_eq!(store.purge(now, day).await.unwrap(), 0);
+        assert_eq!(store.record("u1", "later").await.unwrap(), Some(held));
+        // Listed again for when it is due: gone a window after that.
+        assert_eq!(store.purge(now + 3 * day, day).await.unwrap(), 0);
+        assert_eq!(
+            store.purge(now + 3 * day + 2 * HOUR_MS, day).await.unwrap(),
+            1
+        );
+        assert_eq!(store.record("u1", "later").await.unwrap(), None);
     }
 }

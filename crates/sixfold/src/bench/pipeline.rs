@@ -115,6 +115,11 @@ pub async fn pipeline(settings: &Settings, records: usize) -> Result<()> {
     let mut config = settings.kafka.client_config();
     config
         .set("group.id", format!("bench-raw-{run}"))
+        // The same fetch wait as the runtime's consumers.
+        .set(
+            "fetch.wait.max.ms",
+            settings.kafka.fetch_wait.as_millis().to_string(),
+        )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false");
     let consumer: StreamConsumer = config.create()?;
