@@ -79,6 +79,17 @@ async fn views(settings: &Settings, prefix: &str) -> Result<BTreeMap<String, Str
                 "{:?}",
                 redis.hgetall::<_, BTreeMap<String, String>>(&key).await?
             ),
+            "set" => {
+                let mut members: Vec<String> = redis.smembers(&key).await?;
+                members.sort();
+                format!("{members:?}")
+            }
+            "zset" => format!(
+                "{:?}",
+                redis
+                    .zrange_withscores::<_, Vec<(String, f64)>>(&key, 0, -1)
+                    .await?
+            ),
             other => format!("<{other}>"),
         };
         views.insert(format!("redis {key}"), value);

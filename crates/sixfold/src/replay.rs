@@ -387,12 +387,24 @@ pub async fn replay(
         };
         let rate = (last.1 - remaining) as f64 / last.0.elapsed().as_secs_f64();
         last = (Instant::now(), remaining);
+        // Committed offsets alone could say "done" when the reset did not take (a broker that
+        // kept the group's old positions): the processor must also have read every record.
+        let consumed: u64 = topics
+            .iter()
+            .map(|topic| {
+                clients
+                    .metrics
+                    .consumed
+                    .with_label_values(&[processor, topic.as_str()])
+                    .get()
+            })
+            .sum();
         let done = total - remaining;
         eprintln!(
             "replay {processor}: {done}/{total} records ({:.0}%), {rate:.0} records/s, {remaining} left",
             done as f64 * 100.0 / total as f64
         );
-        if remaining == 0 {
+        if remaining == 0 && consumed >= total as u64 {
             break;
         }
     }
