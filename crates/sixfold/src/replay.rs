@@ -11,7 +11,8 @@
 //!    group has committed: an interrupted replay is continued by running it again.
 //! 3. The processor runs in this process in its own group (retry and DLQ topics as usual, but
 //!    none of the side loops — no crawler fetches, no notification scheduler) until it has
-//!    committed every input partition up to the end offsets taken at the start, printing
+//!    read every record and committed every input partition up to the end offsets taken at
+//!    the start, printing
 //!    progress (records/s and records left) every second. Then the processor can be started
 //!    again; it continues from there.
 //!
