@@ -170,13 +170,26 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
         let processor =
             sixfold::run_processor_only(settings, clients, systems, "urls", token.clone());
         tokio::pin!(processor);
+        let applied = || async {
+            views(settings, &prefix).await.is_ok_and(|v| {
+                let store = |part: &str| {
+                    v.keys()
+                        .filter(|k| k.starts_with("store ") && k.contains(part))
+                        .count()
+                };
+                store(".clicks") >= 8 && store("rp") >= 12
+            })
+        };
         let refused = tokio::select! {
             result = &mut processor => anyhow::bail!("the processor stopped: {result:?}"),
             refused = async {
-                // Give the group time to have its member.
-                tokio::time::sleep(Duration::from_secs(8)).await;
-                replay(settings, clients, systems, "urls", Some(From::Earliest), false, &stop).await
-            } => refused,
+                // Once the views are built, the group certainly has its member.
+                wait_for("every link and click applied", PATIENCE, applied).await?;
+                anyhow::Ok(
+                    replay(settings, clients, systems, "urls", Some(From::Earliest), false, &stop)
+                        .await,
+                )
+            } => refused?,
         };
         let error = refused.expect_err("a replay while the group has a member");
         // Refused: on Apache Kafka because the group has a member; on the local broker, which
@@ -186,19 +199,6 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
             text.contains("has 1 live members") || text.contains("cannot tell whether group urls"),
             "{error:#}"
         );
-        wait_for("every link and click applied", PATIENCE, || async {
-            views(settings, &prefix).await.is_ok_and(|v| {
-                v.keys()
-                    .filter(|k| k.starts_with("store ") && k.contains(".clicks"))
-                    .count()
-                    >= 8
-                    && v.keys()
-                        .filter(|k| k.starts_with("store ") && k.contains("rp"))
-                        .count()
-                        >= 12
-            })
-        })
-        .await?;
         token.cancel();
         processor.await
     };
