@@ -20,7 +20,6 @@
 //! call them as the CLI does.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -32,13 +31,10 @@ use sixfold_runtime::failure::{
 };
 
 use crate::settings::Settings;
-use crate::{Clients, PROCESSORS};
+use crate::{BROKER_TIMEOUT, Clients};
 
 /// Header a re-driven record carries: `<dlq partition>:<dlq offset>`.
 pub const H_REDRIVEN_FROM: &str = "sixfold.redriven.from";
-
-/// How long a broker round trip (metadata, watermarks, a poll) may take.
-const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One dead-lettered record.
 #[derive(Debug, Clone, Serialize)]
@@ -102,17 +98,6 @@ pub struct RedriveReport {
     pub already_redriven: u64,
     /// Nothing was sent.
     pub dry_run: bool,
-}
-
-/// Refuses a processor this build does not run (the CLI and the console call this first).
-pub fn check_processor(processor: &str) -> Result<()> {
-    if !PROCESSORS.contains(&processor) {
-        bail!(
-            "unknown processor {processor:?}; processors: {}",
-            PROCESSORS.join(", ")
-        );
-    }
-    Ok(())
 }
 
 fn namespace(processor: &str) -> String {

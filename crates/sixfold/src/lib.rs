@@ -49,6 +49,21 @@ pub const PROCESSORS: &[&str] = &[
     "notify-sms",
 ];
 
+/// How long one broker round trip of the operator tools (metadata, watermarks, committed
+/// offsets, a poll) may take.
+pub(crate) const BROKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Refuses a processor name this build does not run.
+pub fn check_processor(name: &str) -> Result<()> {
+    if !PROCESSORS.contains(&name) {
+        bail!(
+            "unknown processor {name:?}; this build runs: {}",
+            PROCESSORS.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// `sixfold topics apply`: creates or grows the catalog's topics; prints what it did.
 pub async fn topics_apply(settings: &Settings) -> Result<()> {
     let catalog = load_catalog(settings)?;
@@ -149,7 +164,7 @@ pub async fn dlq_command(settings: &Settings, action: DlqAction) -> Result<()> {
     let (DlqAction::List { processor, .. }
     | DlqAction::Redrive { processor, .. }
     | DlqAction::Purge { processor, .. }) = &action;
-    dlq::check_processor(processor)?;
+    check_processor(processor)?;
     let clients = Clients::connect(settings, Metrics::new()).await?;
     match action {
         DlqAction::List {
@@ -240,12 +255,7 @@ pub async fn ingress(settings: &Settings, shutdown: CancellationToken) -> Result
 
 /// `sixfold processor NAME`: one processor plus its `/metrics` server until shutdown.
 pub async fn processor(settings: &Settings, name: &str, shutdown: CancellationToken) -> Result<()> {
-    if !PROCESSORS.contains(&name) {
-        bail!(
-            "unknown processor {name:?}; this build runs: {}",
-            PROCESSORS.join(", ")
-        );
-    }
+    check_processor(name)?;
     let clients = Clients::connect(settings, Metrics::new()).await?;
     let metrics_server = tokio::spawn(sixfold_runtime::metrics::serve(
         settings.metrics.listen,

@@ -31,10 +31,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use sixfold_runtime::shutdown::CancellationToken;
 
 use crate::settings::Settings;
-use crate::{Clients, PROCESSORS, Systems};
-
-/// How long a broker round trip (metadata, watermarks, offsets) may take.
-const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::{BROKER_TIMEOUT, Clients, Systems};
 
 /// Processors a replay would make act on the outside world again: notifications would be sent
 /// again, and the chat processor pushes every message it handles to the connected recipients.
@@ -116,12 +113,7 @@ pub struct ReplayReport {
 
 /// Refuses processors that cannot be replayed.
 pub fn check_processor(processor: &str) -> Result<()> {
-    if !PROCESSORS.contains(&processor) {
-        bail!(
-            "unknown processor {processor:?}; processors: {}",
-            PROCESSORS.join(", ")
-        );
-    }
+    crate::check_processor(processor)?;
     if NOT_REPLAYABLE.contains(&processor) {
         bail!(
             "{processor} is not replayable: a replay would act on the outside world again \
