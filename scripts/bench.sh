@@ -363,6 +363,10 @@ Sixfold figure with a ceiling measured on the same machine in the same run (or, 
 ceiling exists, a published or physical bound, named in the row); the sections below say how
 each was measured.
 
+![Throughput: each system's Sixfold figure beside its ceiling](bench-throughput.svg)
+
+![Latency: p50 and p99 per system, log scale](bench-latency.svg)
+
 ## Summary
 
 $summary
@@ -486,3 +490,5 @@ offset storage) whose \`process\` only counts. Both clocks start at the first re
 $pipeline_table
 MD
 echo "written to docs/benchmarks.md"
+# The charts docs/benchmarks.md shows, drawn from it: docs/bench-throughput.svg, docs/bench-latency.svg.
+python3 "$ROOT/scripts/bench_charts.py"
