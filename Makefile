@@ -24,7 +24,7 @@ TEST_BROKER := 127.0.0.1:19093
 TEST_SERVICES := $(CURDIR)/var/test-services
 
 .PHONY: test
-test: deps build services-up ## Run every test against the real broker, Redis and store.
+test: deps build services-up ## Run every test against the real broker, Redis and store, and the console in Chromium.
 	SIXFOLD_SERVICES_DIR=$(TEST_SERVICES) SIXFOLD_BROKER_PORT=19093 scripts/services.sh fresh-broker
 	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) cargo test --workspace
 	SIXFOLD__KAFKA__BROKERS=$(TEST_BROKER) SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q tests/python
@@ -34,6 +34,10 @@ e2e: deps build ## The end-to-end scenario alone (also part of make test): all s
 	SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q -s tests/python/test_e2e.py
 
 DEPLOY_VENV := $(CACHE)/deploy-venv
+
+.PHONY: console-test
+console-test: deps build ## The console's browser tests alone (also part of make test); screenshots in var/console-test/artifacts.
+	SIXFOLD_BIN=$(SIXFOLD) $(PY) -m pytest -q -s tests/python/test_console.py
 
 .PHONY: deploy-check
 deploy-check: $(DEPLOY_VENV)/bin/python ## Check deploy/ offline: manifests against the Kubernetes schemas, topics against topics.yaml, HPAs, compose.
@@ -77,13 +81,17 @@ lint: ## rustfmt and clippy, warnings as errors.
 	cargo clippy --workspace --all-targets -- -D warnings
 
 .PHONY: deps
-deps: system-deps $(TANSU) $(PY) ## Install the broker, redis-server and the Python test client (each once).
+deps: system-deps $(TANSU) $(PY) ## Install the broker, redis-server, Chromium and the Python test clients (each once).
 
 .PHONY: system-deps
+# redis-server for the services; Chromium (and a font) for the console's browser tests.
 system-deps:
-	@if ! command -v redis-server >/dev/null; then \
-	  echo "installing redis-server from Debian"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium fonts-dejavu-core"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 # tansu 0.6: an Apache-Kafka-protocol broker in Rust (see docs/broker.md). 9–17 min once.

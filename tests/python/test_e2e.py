@@ -16,234 +16,15 @@ SIXFOLD_BIN names the `sixfold` binary (`notify-standins` is next to it); TANSU_
 
 import json
 import os
-import pathlib
 import shutil
 import signal
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
-import yaml
-from confluent_kafka import Producer
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.serialization import MessageField, SerializationContext, StringSerializer
 from websockets.sync.client import connect as websocket
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-KEY = "sixfold-dev-key"
-PATIENCE_S = 90
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _wait(what, condition, timeout=PATIENCE_S):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = condition()
-            if last:
-                return last
-        except (OSError, urllib.error.URLError, KeyError, ValueError) as error:
-            last = error
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
-
-
-class Stack:
-    """The services and `sixfold run`, each restartable."""
-
-    def __init__(self, base):
-        self.base = pathlib.Path(base)
-        self.sixfold = os.environ["SIXFOLD_BIN"]
-        self.tansu = os.environ.get(
-            "TANSU_BIN", str(pathlib.Path.home() / ".cache/sixfold/tansu/bin/tansu")
-        )
-        self.ports = {name: _free_port() for name in
-                      ["broker", "redis", "registry", "ingress", "metrics", "apns", "fcm",
-                       "twilio", "smtp"]}
-        self.site_port = 19600 + (os.getpid() % 200) * 2
-        self.processes = {}
-        self.mailbox = self.base / "mailbox"
-        self.config = self.base / "e2e.yaml"
-        self.rules = self.base / "rules.yaml"
-        self.write_config()
-
-    def url(self, path=""):
-        return f"http://127.0.0.1:{self.ports['ingress']}{path}"
-
-    def write_config(self):
-        config = yaml.safe_load((ROOT / "config/development.yaml").read_text())
-        p, b = self.ports, self.base
-        config["kafka"]["brokers"] = f"127.0.0.1:{p['broker']}"
-        config["registry"] = {"url": f"http://127.0.0.1:{p['registry']}",
-                              "listen": f"127.0.0.1:{p['registry']}", "topic": "_schemas"}
-        config["redis"]["url"] = f"redis://127.0.0.1:{p['redis']}/"
-        config["store"]["sqlite_path"] = str(b / "sixfold.db")
-        config["ingress"]["listen"] = f"127.0.0.1:{p['ingress']}"
-        config["ingress"]["public_url"] = self.url()
-        config["metrics"]["listen"] = f"127.0.0.1:{p['metrics']}"
-        config["log"] = {"format": "json", "filter": "warn"}
-        config["topics"]["file"] = str(ROOT / "topics.yaml")
-        config["ratelimit"]["rules_file"] = str(self.rules)
-        config["chat"]["media_dir"] = str(b / "chat-media")
-        notify = config["notify"]
-        notify["templates_dir"] = str(ROOT / "templates")
-        notify["apns"]["endpoint"] = f"http://127.0.0.1:{p['apns']}"
-        notify["apns"]["key_path"] = str(b / "standins/apns-key.p8")
-        notify["fcm"]["endpoint"] = f"http://127.0.0.1:{p['fcm']}"
-        notify["fcm"]["service_account_path"] = str(b / "standins/fcm-service-account.json")
-        notify["email"]["port"] = p["smtp"]
-        notify["sms"]["endpoint"] = f"http://127.0.0.1:{p['twilio']}"
-        config["crawler"]["content_dir"] = str(b / "crawl")
-        config["crawler"]["default_delay"] = "100ms"
-        config["embedded"] = {"data_dir": str(b), "start_broker": False, "start_redis": False,
-                              "start_registry": True, "start_standins": False,
-                              "dev_api_key": KEY}
-        self.config.write_text(yaml.safe_dump(config))
-        # One rule that a burst trips; nothing else is limited, so the scenario's own
-        # requests never are.
-        self.rules.write_text(yaml.safe_dump({"rules": [{
-            "name": "e2e-shorten", "match": {"method": "POST", "route": "/v1/urls"},
-            "key": "api_key",
-            "limits": [{"name": "burst", "algorithm": "token_bucket", "limit": 5,
-                        "window": "10s"}]}]}))
-
-    def spawn(self, name, args, cwd=None, env=None):
-        log = open(self.base / f"{name}.log", "ab")
-        # SIXFOLD__* variables (make test sets the broker) would override the scenario's own
-        # settings file.
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("SIXFOLD__")}
-        self.processes[name] = subprocess.Popen(
-            args, cwd=cwd, env={**inherited, **(env or {})}, stdout=log,
-            stderr=subprocess.STDOUT)
-
-    def stop(self, name, sig=signal.SIGTERM):
-        process = self.processes.pop(name)
-        process.send_signal(sig)
-        process.wait(timeout=30)
-
-    def start_broker(self):
-        data = self.base / "broker"
-        data.mkdir(exist_ok=True)
-        listener = f"tcp://127.0.0.1:{self.ports['broker']}"
-        self.spawn("broker", [self.tansu, "broker", "--listener-url", listener,
-                              "--advertised-listener-url", listener,
-                              "--storage-engine", "sqlite://tansu.db"], cwd=data)
-        _wait("the broker", lambda: _answers(self.ports["broker"]))
-
-    def start_redis(self):
-        data = self.base / "redis"
-        data.mkdir(exist_ok=True)
-        self.spawn("redis", ["redis-server", "--port", str(self.ports["redis"]),
-                             "--bind", "127.0.0.1", "--dir", str(data), "--appendonly", "yes",
-                             "--save", ""])
-        _wait("redis", lambda: _answers(self.ports["redis"]))
-
-    def start_standins(self):
-        binary = str(pathlib.Path(self.sixfold).with_name("notify-standins"))
-        p = self.ports
-        self.spawn("standins", [binary], env={
-            "STANDINS_APNS_ADDR": f"127.0.0.1:{p['apns']}",
-            "STANDINS_FCM_ADDR": f"127.0.0.1:{p['fcm']}",
-            "STANDINS_TWILIO_ADDR": f"127.0.0.1:{p['twilio']}",
-            "STANDINS_SMTP_ADDR": f"127.0.0.1:{p['smtp']}",
-            "STANDINS_MAILBOX": str(self.mailbox),
-            "STANDINS_DIR": str(self.base / "standins"),
-        })
-        _wait("the stand-ins", lambda: _answers(p["smtp"]))
-
-    def start_site(self):
-        ready = self.base / "site-ready"
-        self.spawn("site", ["python3", str(ROOT / "tests/site/site.py"), "--mode", "bench",
-                            "--base-port", str(self.site_port), "--hosts", "2", "--pages", "15",
-                            "--access-log", str(self.base / "site-access.log"),
-                            "--ready-file", str(ready)])
-        _wait("the site", lambda: ready.exists() and ready.read_text().strip())
-        return [line.rstrip("/") for line in ready.read_text().split()]
-
-    def start_sixfold(self):
-        self.spawn("sixfold", [self.sixfold, "--config", str(self.config), "run"])
-        _wait("sixfold run to be ready", lambda: self.get("/readyz")[0] == 200, timeout=120)
-
-    def close(self):
-        for name in list(self.processes):
-            self.stop(name, signal.SIGKILL)
-
-    # HTTP with the development API key.
-    def request(self, method, path, body=None, headers=None):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url(path), data=data, method=method, headers={
-            "Authorization": f"Bearer {KEY}", "Content-Type": "application/json",
-            **(headers or {})})
-        opener = urllib.request.build_opener(NoRedirect)
-        try:
-            with opener.open(request, timeout=10) as response:
-                return response.status, _json(response.read()), _lower(response.headers)
-        except urllib.error.HTTPError as error:
-            return error.code, _json(error.read()), _lower(error.headers)
-
-    def get(self, path):
-        return self.request("GET", path)
-
-    def post(self, path, body):
-        return self.request("POST", path, body)
-
-    def put(self, path, body):
-        return self.request("PUT", path, body)
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def _lower(headers):
-    return {name.lower(): value for name, value in headers.items()}
-
-
-def _json(raw):
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return raw.decode(errors="replace")
-
-
-def _produce(stack, topic, schema_file, key, value):
-    """Produces `value` as another team's service would: Confluent's AvroSerializer."""
-    registry = SchemaRegistryClient({"url": f"http://127.0.0.1:{stack.ports['registry']}"})
-    schema = (ROOT / "schemas/avro" / schema_file).read_text()
-    serializer = AvroSerializer(registry, schema)
-    producer = Producer({"bootstrap.servers": f"127.0.0.1:{stack.ports['broker']}",
-                         "enable.idempotence": True, "compression.type": "zstd"})
-    producer.produce(topic, key=StringSerializer()(key),
-                     value=serializer(value, SerializationContext(topic, MessageField.VALUE)))
-    assert producer.flush(30) == 0, f"{topic}: not delivered"
-
-
-def _mails(stack, notification_id):
-    if not stack.mailbox.exists():
-        return []
-    return [path for path in stack.mailbox.glob("*.eml")
-            if f"<{notification_id}@sixfold>" in path.read_text(errors="replace")]
-
+from sixfold_stack import PATIENCE_S, ROOT, Stack, mails, produce, wait
 
 @pytest.fixture(scope="module")
 def stack():
@@ -254,7 +35,13 @@ def stack():
     base = ROOT / "var/e2e"
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
-    stack = Stack(base)
+    # One rule that a burst trips; nothing else is limited, so the scenario's own requests
+    # never are.
+    stack = Stack(base, rules={"rules": [{
+        "name": "e2e-shorten", "match": {"method": "POST", "route": "/v1/urls"},
+        "key": "api_key",
+        "limits": [{"name": "burst", "algorithm": "token_bucket", "limit": 5,
+                    "window": "10s"}]}]})
     try:
         stack.start_broker()
         stack.start_redis()
@@ -278,14 +65,14 @@ def test_all_six_systems_survive_restarts_with_every_effect_once(stack):
         assert status == 201, body
         links[body["short_code"]] = body["long_url"]
     outside = f"ext{run}"
-    _produce(s, "url.created", "url.created.avsc", outside, {
+    produce(s, "url.created", "url.created.avsc", outside, {
         "event_id": str(uuid.uuid4()), "occurred_at": int(time.time() * 1000),
         "short_code": outside, "long_url": f"https://example.com/outside/{run}",
         "custom_alias": True, "redirect": "FOUND", "expires_at": None, "created_by": "e2e"})
     links[outside] = f"https://example.com/outside/{run}"
     clicks = {}
     for code, target in links.items():
-        _wait(f"/{code} to redirect", lambda: s.get(f"/{code}")[2].get("location") == target)
+        wait(f"/{code} to redirect", lambda: s.get(f"/{code}")[2].get("location") == target)
         clicks[code] = 1
     for code in list(links)[:2]:
         assert s.get(f"/{code}")[0] == 302
@@ -302,7 +89,7 @@ def test_all_six_systems_survive_restarts_with_every_effect_once(stack):
     # --- Home timeline: bob follows alice, alice tweets.
     alice, bob = f"alice{run}", f"bob{run}"
     assert s.post("/v1/follows", {"follower_id": bob, "followee_id": alice})[0] == 202
-    _wait("the follow", lambda: s.get(f"/v1/users/{alice}")[1]["followers"] == 1)
+    wait("the follow", lambda: s.get(f"/v1/users/{alice}")[1]["followers"] == 1)
     tweets = []
     for i in range(3):
         status, body, _ = s.post("/v1/tweets", {"author_id": alice, "content": f"e2e {i}"})
@@ -312,7 +99,7 @@ def test_all_six_systems_survive_restarts_with_every_effect_once(stack):
     def timeline():
         return [t["id"] for t in s.get(f"/v1/timeline/{bob}?limit=50")[1]["tweets"]]
 
-    _wait("bob's timeline", lambda: set(tweets) <= set(timeline()))
+    wait("bob's timeline", lambda: set(tweets) <= set(timeline()))
 
     # --- Chat: alice and bob over WebSockets.
     status, conversation, _ = s.post("/v1/chat/conversations", {"members": [alice, bob]})
@@ -357,7 +144,7 @@ def test_all_six_systems_survive_restarts_with_every_effect_once(stack):
             total += sum(1 for p in pages if p["outcome"] == "FETCHED")
         return total
 
-    _wait("every page crawled", lambda: fetched() == 30, timeout=120)
+    wait("every page crawled", lambda: fetched() == 30, timeout=120)
 
     # --- Notifications: through the ingress, and one request from another system.
     user = f"minji{run}"
@@ -369,13 +156,13 @@ def test_all_six_systems_survive_restarts_with_every_effect_once(stack):
         "channels": ["email"], "data": {"name": "Minji"}})
     assert status == 202, body
     outside_note = f"outside-{run}"
-    _produce(s, "notify.requested", "notify.requested.avsc", user, {
+    produce(s, "notify.requested", "notify.requested.avsc", user, {
         "event_id": str(uuid.uuid4()), "occurred_at": int(time.time() * 1000),
         "notification_id": outside_note, "user_id": user, "template_id": "welcome",
         "channels": ["EMAIL"], "data": {"name": "Minji"}, "priority": "NORMAL",
         "send_at": None, "locale": None})
     for n in (note, outside_note):
-        _wait(f"the mail of {n}", lambda n=n: len(_mails(s, n)) == 1)
+        wait(f"the mail of {n}", lambda n=n: len(mails(s, n)) == 1)
 
     # --- Everything killed and restarted: the pipeline, the broker and Redis.
     s.stop("sixfold", signal.SIGKILL)
@@ -389,7 +176,7 @@ def test_all_six_systems_survive_restarts_with_every_effect_once(stack):
     s.start_sixfold()
 
     for code in links:
-        _wait(f"/{code} after the restart", lambda code=code: s.get(f"/{code}")[0] == 302)
+        wait(f"/{code} after the restart", lambda code=code: s.get(f"/{code}")[0] == 302)
         clicks[code] += 1
     status, body, _ = s.post("/v1/notifications", {
         "notification_id": note, "user_id": user, "template_id": "welcome",
@@ -406,7 +193,7 @@ def test_all_six_systems_survive_restarts_with_every_effect_once(stack):
 
     # --- Every effect exactly once.
     for code, expected in clicks.items():
-        _wait(f"{expected} clicks on {code}",
+        wait(f"{expected} clicks on {code}",
               lambda code=code, expected=expected:
               s.get(f"/v1/urls/{code}")[1]["clicks_total"] == expected)
     summary["URL shortener"] = (f"{len(links)} links (1 from another system), "
@@ -422,9 +209,9 @@ def test_all_six_systems_survive_restarts_with_every_effect_once(stack):
     summary["chat"] = "3 messages over WebSockets, sequence 1..3 with no gap or repeat"
     assert fetched() == 30
     summary["web crawler"] = "30 pages of 2 local hosts fetched and stored"
-    _wait("the mail of the request after the repeat", lambda: len(_mails(s, after_note)) == 1)
+    wait("the mail of the request after the repeat", lambda: len(mails(s, after_note)) == 1)
     for n in (note, outside_note, after_note):
-        assert len(_mails(s, n)) == 1, n
+        assert len(mails(s, n)) == 1, n
     summary["notifications"] = ("3 emails (1 requested by another system) in the mailbox once "
                                 "each; a repeated id after the restart not sent again")
     print("\nend-to-end summary:")

@@ -107,13 +107,13 @@ pub fn app(
     let mut router = ops::router(readiness, metrics);
     for system in systems {
         openapi.merge(system.openapi);
-        let protected = system
-            .protected
-            .route_layer(axum::middleware::from_fn_with_state(
-                keys.clone(),
-                auth::require_api_key,
+        router = router.merge(system.public);
+        // A system may have no protected routes (the console checks access itself).
+        if system.protected.has_routes() {
+            router = router.merge(system.protected.route_layer(
+                axum::middleware::from_fn_with_state(keys.clone(), auth::require_api_key),
             ));
-        router = router.merge(system.public).merge(protected);
+        }
     }
     let openapi = Arc::new(openapi);
     Ok(router

@@ -42,19 +42,7 @@ pub async fn enforce(State(state): State<LimiterState>, request: Request, next: 
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let forwarded = state
-        .trust_forwarded_for
-        .then(|| header_text(headers, "x-forwarded-for"))
-        .flatten()
-        // The rightmost entry is the one the trusted proxy appended; anything left of it came
-        // from the client and can be forged.
-        .and_then(|v| v.rsplit(',').next().map(|ip| ip.trim().to_owned()));
-    let ip = forwarded.or_else(|| {
-        request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip().to_string())
-    });
+    let ip = client_ip(&request, state.trust_forwarded_for);
     let api_key = header_text(headers, header::AUTHORIZATION.as_str())
         .and_then(|v| crate::auth::bearer_token(&v).map(str::to_owned));
     let user_id = header_text(headers, USER_HEADER);
@@ -80,6 +68,23 @@ pub async fn enforce(State(state): State<LimiterState>, request: Request, next: 
     let mut response = next.run(request).await;
     add_headers(response.headers_mut(), &verdict, false);
     response
+}
+
+/// The client's address: the rightmost `X-Forwarded-For` entry when the ingress runs behind
+/// one trusted proxy (`trust_forwarded_for`), otherwise the TCP peer.
+pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<String> {
+    let forwarded = trust_forwarded_for
+        .then(|| header_text(request.headers(), "x-forwarded-for"))
+        .flatten()
+        // The rightmost entry is the one the trusted proxy appended; anything left of it came
+        // from the client and can be forged.
+        .and_then(|v| v.rsplit(',').next().map(|ip| ip.trim().to_owned()));
+    forwarded.or_else(|| {
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip().to_string())
+    })
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -7,8 +7,11 @@
 //! - `topics apply` / `topics list` — the topic catalog against the broker.
 //! - `dlq list|redrive|purge` — a processor's dead-letter topic ([`dlq`]).
 //! - `replay --processor NAME [--from …]` — rebuild a processor's views ([`replay`]).
+//!
+//! Every ingress also serves the web console ([`console`]) at `/`.
 
 pub mod bench;
+pub mod console;
 pub mod dlq;
 pub mod embedded;
 pub mod replay;
@@ -250,7 +253,7 @@ pub async fn registry(settings: &Settings, shutdown: CancellationToken) -> Resul
 pub async fn ingress(settings: &Settings, shutdown: CancellationToken) -> Result<()> {
     let clients = Clients::connect(settings, Metrics::new()).await?;
     let systems = Systems::new(settings, &clients, shutdown.clone())?;
-    serve_ingress(settings, &clients, &systems, &[], shutdown).await
+    serve_ingress(settings, &Arc::new(clients), &systems, None, shutdown).await
 }
 
 /// `sixfold processor NAME`: one processor plus its `/metrics` server until shutdown.
@@ -433,11 +436,13 @@ impl Systems {
     }
 }
 
+/// Serves the ingress (every system's routes, the console, and the chat gateway) until
+/// shutdown; `dev_key` is the development API key `sixfold run` adds.
 async fn serve_ingress(
     settings: &Settings,
-    clients: &Clients,
+    clients: &Arc<Clients>,
     systems: &Systems,
-    extra_keys: &[ApiKeyEntry],
+    dev_key: Option<&str>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let redis = redis::Client::open(settings.redis.url.as_str()).context("redis url")?;
@@ -449,19 +454,46 @@ async fn serve_ingress(
     )
     .context("create broker client")?;
     let mut ingress_settings = settings.ingress.clone();
-    ingress_settings.api_keys.extend_from_slice(extra_keys);
+    ingress_settings
+        .api_keys
+        .extend(dev_key.map(|key| ApiKeyEntry {
+            name: "development".into(),
+            sha256: sixfold_ingress::auth::digest_hex(key),
+        }));
     let limiter = RateLimiter::new(
         &settings.ratelimit.clone().or_redis_url(&settings.redis.url),
         clients.metrics.registry(),
     )
     .await
     .context("rate limiter")?;
+    let mut routes = systems.routes();
+    if settings.console.enabled {
+        let shapes = PROCESSORS
+            .iter()
+            .map(|name| {
+                Ok(console::Shape {
+                    processor: (*name).to_owned(),
+                    inputs: input_topics(systems, name)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let console = console::Console::new(
+            settings,
+            clients.clone(),
+            &ingress_settings.api_keys,
+            dev_key.map(str::to_owned),
+            shapes,
+            shutdown.clone(),
+        )
+        .context("console")?;
+        routes.push(console::routes(console));
+    }
     let app = sixfold_ingress::app(
         &ingress_settings,
         Arc::new(readiness),
         clients.metrics.clone(),
         limiter,
-        systems.routes(),
+        routes,
     )?;
     let listener = tokio::net::TcpListener::bind(settings.ingress.listen)
         .await
@@ -482,7 +514,20 @@ pub fn input_topics(systems: &Systems, name: &str) -> Result<Vec<String>> {
         sixfold_chat::PROCESSOR => systems.chat.input_topics(),
         sixfold_crawler::PROCESSOR => systems.crawler.input_topics(),
         sixfold_notify::PROCESSOR => systems.notify.input_topics(),
-        other => bail!("no input topics known for processor {other:?}"),
+        other => {
+            let settings = systems.notify.settings();
+            let channel = [
+                (Channel::Push, &settings.push_topic),
+                (Channel::Email, &settings.email_topic),
+                (Channel::Sms, &settings.sms_topic),
+            ]
+            .into_iter()
+            .find(|(channel, _)| ChannelWorker::name(*channel) == other);
+            match channel {
+                Some((_, topic)) => vec![topic.clone()],
+                None => bail!("no input topics known for processor {other:?}"),
+            }
+        }
     })
 }
 
@@ -616,15 +661,6 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
     }
     let clients = Arc::new(Clients::connect(settings, Metrics::new()).await?);
     let systems = Arc::new(Systems::new(settings, &clients, shutdown.clone())?);
-    let dev_keys: Vec<ApiKeyEntry> = settings
-        .embedded
-        .dev_api_key
-        .iter()
-        .map(|key| ApiKeyEntry {
-            name: "development".into(),
-            sha256: sixfold_ingress::auth::digest_hex(key),
-        })
-        .collect();
     {
         let (s, c, sys, token) = (
             settings.clone(),
@@ -633,7 +669,8 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
             shutdown.clone(),
         );
         tasks.spawn(async move {
-            serve_ingress(&s, &c, &sys, &dev_keys, token)
+            let dev_key = s.embedded.dev_api_key.clone();
+            serve_ingress(&s, &c, &sys, dev_key.as_deref(), token)
                 .await
                 .context("ingress")
         });
@@ -651,22 +688,20 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
                 .with_context(|| format!("{name} processor"))
         });
     }
-    embedded::wait_until_answers("ingress", settings.ingress.listen).await?;
-    print_banner(settings);
-
-    let mut result = Ok(());
-    tokio::select! {
-        _ = shutdown.cancelled() => {}
-        Some(joined) = tasks.join_next() => {
-            // A component stopped on its own: that is a failure of the whole pipeline.
-            result = match joined {
-                Ok(Ok(())) => Err(anyhow::anyhow!("a component stopped unexpectedly")),
-                Ok(Err(error)) => Err(error),
-                Err(error) => Err(error.into()),
-            };
-            shutdown.cancel();
+    // A component that fails while starting (the ingress among them) ends the wait with its
+    // own error rather than a timeout.
+    let mut result = tokio::select! {
+        ready = embedded::wait_until_answers("ingress", settings.ingress.listen) => ready,
+        Some(joined) = tasks.join_next() => Err(stopped(joined)),
+    };
+    if result.is_ok() {
+        print_banner(settings);
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            Some(joined) = tasks.join_next() => result = Err(stopped(joined)),
         }
     }
+    shutdown.cancel();
     let drained = tokio::time::timeout(GRACE_PERIOD, async {
         while let Some(joined) = tasks.join_next().await {
             if let Ok(Err(error)) = joined {
@@ -681,6 +716,15 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
     result
 }
 
+/// A component stopped on its own: that is a failure of the whole pipeline.
+fn stopped(joined: Result<Result<()>, tokio::task::JoinError>) -> anyhow::Error {
+    match joined {
+        Ok(Ok(())) => anyhow::anyhow!("a component stopped unexpectedly"),
+        Ok(Err(error)) => error,
+        Err(error) => error.into(),
+    }
+}
+
 fn print_banner(settings: &Settings) {
     let ingress = settings.ingress.listen;
     let key = settings
@@ -688,8 +732,15 @@ fn print_banner(settings: &Settings) {
         .dev_api_key
         .as_deref()
         .unwrap_or("(none: set embedded.dev_api_key)");
+    let console = if settings.console.enabled {
+        format!(
+            "http://{ingress}/  (open it in a browser: the pipeline live, and every system to try)"
+        )
+    } else {
+        "(off: console.enabled is false)".to_owned()
+    };
     println!(
-        "\nSixfold is running.\n  ingress   http://{ingress}/  (try: curl http://{ingress}/readyz)\n  API key   {key}  (development only)\n  openapi   http://{ingress}/openapi.json\n  metrics   http://{ingress}/metrics\n  registry  {}\n  broker    {}\n  redis     {}\n  store     {:?} {}\n\nShorten a URL and follow it:\n  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n       -d '{{\"long_url\": \"https://example.com/\"}}' http://{ingress}/v1/urls\n\nPost a tweet and read a timeline, chat over WebSockets, seed a crawl of `make site`: see README.md (Try ...).\nPress Ctrl-C to stop.\n",
+        "\nSixfold is running.\n  console   {console}\n  ingress   http://{ingress}/  (try: curl http://{ingress}/readyz)\n  API key   {key}  (development only)\n  openapi   http://{ingress}/openapi.json\n  metrics   http://{ingress}/metrics\n  registry  {}\n  broker    {}\n  redis     {}\n  store     {:?} {}\n\nShorten a URL and follow it:\n  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n       -d '{{\"long_url\": \"https://example.com/\"}}' http://{ingress}/v1/urls\n\nPost a tweet and read a timeline, chat over WebSockets, seed a crawl of `make site`: see README.md (Try ...).\nPress Ctrl-C to stop.\n",
         settings.registry.url,
         settings.kafka.brokers,
         settings.redis.url,

@@ -52,6 +52,8 @@ pub struct Settings {
     pub ratelimit: RateLimitSettings,
     /// What `sixfold run` starts by itself when it is not already running.
     pub embedded: EmbeddedSettings,
+    /// The web console every ingress serves.
+    pub console: crate::console::ConsoleSettings,
 }
 
 /// Settings section `redis:`.

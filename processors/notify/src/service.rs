@@ -131,6 +131,8 @@ pub struct Notify {
     pub(crate) codec: Arc<AvroCodec>,
     pub(crate) schemas: Schemas,
     pub(crate) outcomes: IntCounterVec,
+    /// The runtime's `sixfold_delivered_total` (by worker and provider), counted per accepted send.
+    pub(crate) delivered: IntCounterVec,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -170,6 +172,7 @@ impl Notify {
                 status: EventSchema::parse(events::NOTIFY_STATUS_SCHEMA)?,
             },
             outcomes,
+            delivered: deps.metrics.delivered.clone(),
             shutdown: deps.shutdown,
             settings,
         }))

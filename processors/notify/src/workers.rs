@@ -378,6 +378,10 @@ impl ChannelWorker {
                         target.device_id.unwrap_or("-"),
                     )
                     .await?;
+                self.notify
+                    .delivered
+                    .with_label_values(&[&Self::name(self.channel), target.provider])
+                    .inc();
                 status.provider_message_id = provider_message_id;
                 Ok(())
             }

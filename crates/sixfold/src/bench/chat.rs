@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use sixfold_ingress::ApiKeyEntry;
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::run_processor;
 use sixfold_runtime::shutdown::CancellationToken;
@@ -57,10 +56,6 @@ pub async fn chat(
     let clients = Arc::new(Clients::connect(&settings, Metrics::new()).await?);
     let systems = Arc::new(Systems::new(&settings, &clients, shutdown.clone())?);
     let chat = systems.chat.clone();
-    let keys = vec![ApiKeyEntry {
-        name: "bench".into(),
-        sha256: sixfold_ingress::auth::digest_hex(BENCH_KEY),
-    }];
     {
         let (s, c, sys, token) = (
             settings.clone(),
@@ -68,7 +63,7 @@ pub async fn chat(
             systems.clone(),
             shutdown.clone(),
         );
-        tokio::spawn(async move { serve_ingress(&s, &c, &sys, &keys, token).await });
+        tokio::spawn(async move { serve_ingress(&s, &c, &sys, Some(BENCH_KEY), token).await });
     }
     let mut config = sixfold_runtime::topics::Catalog::load(&settings.topics.file)?
         .processor(sixfold_chat::PROCESSOR)
