@@ -517,8 +517,11 @@ def check_hosts(by_kind: dict, kz: Kustomize, root: Path, problems: Problems) ->
     check_settings_doc(where, settings, sections, problems)
     hosts = known_hosts(by_kind)
     addresses = [("kafka.brokers", a) for a in str(settings.get("kafka", {}).get("brokers", "")).split(",") if a]
-    addresses += [("registry.url", settings.get("registry", {}).get("url", "")),
-                  ("redis.url", settings.get("redis", {}).get("url", ""))]
+    redis = settings.get("redis", {})
+    addresses += [("registry.url", settings.get("registry", {}).get("url", ""))]
+    # Production Redis is the cluster: its seed nodes, or else the single node's URL.
+    addresses += ([("redis.cluster_nodes", a) for a in redis.get("cluster_nodes") or []]
+                  or [("redis.url", redis.get("url", ""))])
     addresses += [("store.scylla_nodes", a) for a in settings.get("store", {}).get("scylla_nodes") or []]
     addresses += [("ratelimit.cluster_nodes", a) for a in settings.get("ratelimit", {}).get("cluster_nodes") or []]
     for key, address in addresses:

@@ -20,7 +20,7 @@ use sixfold_runtime::consumer::RuntimeContext;
 use sixfold_runtime::failure::{H_ERROR_CLASS, dlq_topic, now_ms};
 use sixfold_runtime::{ProcessorConfig, run_processor};
 use sixfold_tests::chat::{CHAT_TEST_KEY, ChatNode, test_settings};
-use sixfold_tests::{TestRegistry, create_topics, kafka, redis_url, unique, wait_for};
+use sixfold_tests::{TestRegistry, create_topics, kafka, redis_conn, redis_url, unique, wait_for};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -38,10 +38,17 @@ struct Cluster {
     group: String,
     http: reqwest::Client,
     dir: tempfile::TempDir,
+    /// Whether the gateways use the Redis Cluster instead of the single node.
+    redis_cluster: bool,
 }
 
 impl Cluster {
     async fn start(tune: impl FnOnce(&mut ChatSettings)) -> Result<Self> {
+        Self::start_on(false, tune).await
+    }
+
+    /// [`Cluster::start`] on the single Redis or (`redis_cluster`) the Redis Cluster.
+    async fn start_on(redis_cluster: bool, tune: impl FnOnce(&mut ChatSettings)) -> Result<Self> {
         let prefix = unique("chat");
         let dir = tempfile::tempdir()?;
         let mut settings = test_settings(&prefix, &dir.path().join("media"));
@@ -62,6 +69,7 @@ impl Cluster {
             a_settings,
             &dir.path().join("store.db"),
             &registry.url,
+            redis_cluster,
         )
         .await?;
         let group = unique("chat-group");
@@ -92,6 +100,7 @@ impl Cluster {
             group,
             http: reqwest::Client::new(),
             dir,
+            redis_cluster,
         })
     }
 
@@ -109,6 +118,10 @@ impl Cluster {
             .env("CHAT_REGISTRY_URL", &self.registry.url)
             .env("SIXFOLD__KAFKA__BROKERS", kafka().brokers)
             .env("SIXFOLD__REDIS__URL", redis_url())
+            .env(
+                "CHAT_REDIS_CLUSTER",
+                if self.redis_cluster { "1" } else { "0" },
+            )
             .spawn()
             .context("start chat-gateway")?;
         let base = format!("http://{address}");
@@ -173,9 +186,7 @@ impl Cluster {
         };
         // Registered once the gateway has written the route (right after the upgrade).
         let routes = format!("{}:route:{{{user}}}", self.prefix);
-        let redis = redis::Client::open(redis_url())?
-            .get_multiplexed_async_connection()
-            .await?;
+        let redis = redis_conn(self.redis_cluster).await?;
         wait_for("the route to be registered", PATIENCE, || {
             let (routes, mut redis) = (routes.clone(), redis.clone());
             async move {
@@ -195,9 +206,7 @@ impl Cluster {
 
     /// Live routes of `user` in the registry.
     async fn live_routes(&self, user: &str) -> Result<u64> {
-        let mut redis = redis::Client::open(redis_url())?
-            .get_multiplexed_async_connection()
-            .await?;
+        let mut redis = redis_conn(self.redis_cluster).await?;
         Ok(redis::cmd("ZCOUNT")
             .arg(format!("{}:route:{{{user}}}", self.prefix))
             .arg(now_ms())
@@ -308,7 +317,18 @@ impl Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_gateways_exchange_ordered_messages_with_acks_and_receipts() -> Result<()> {
-    let cluster = Cluster::start(|_| {}).await?;
+    exchange_ordered_messages(false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_gateways_exchange_ordered_messages_on_a_redis_cluster() -> Result<()> {
+    exchange_ordered_messages(true).await
+}
+
+/// Two gateways (one its own process) exchange ordered messages with acks, receipts and
+/// presence, with routes and presence on the single Redis or the Redis Cluster.
+async fn exchange_ordered_messages(redis_cluster: bool) -> Result<()> {
+    let cluster = Cluster::start_on(redis_cluster, |_| {}).await?;
     let (mut b_process, b) = cluster.spawn_b().await?;
     let result = async {
         let conv = cluster.conversation(&["alice", "bob"]).await?;

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use redis::aio::ConnectionManager;
 use serde_json::{Value, json};
 use sixfold_crawler::frontier::{Frontier, SeenState, url_hash};
 use sixfold_crawler::{Crawler, CrawlerDeps, CrawlerSettings};
@@ -26,8 +25,8 @@ use sixfold_runtime::shutdown::CancellationToken;
 use sixfold_runtime::{ProcessorConfig, run_processor};
 use sixfold_store::Store;
 use sixfold_tests::{
-    TestRegistry, bind, create_topics, kafka, redis_url, serve_ingress, sqlite_store, unique,
-    wait_for,
+    TestRegistry, bind, create_topics, kafka, redis_conn, redis_url, serve_ingress, sqlite_store,
+    unique, wait_for,
 };
 
 const KEY: &str = "integration-test-key";
@@ -151,16 +150,19 @@ struct CrawlerInstance {
 }
 
 impl CrawlerInstance {
+    /// An instance with its leases and membership on the single Redis or (`redis_cluster`)
+    /// the Redis Cluster.
     async fn start(
         settings: CrawlerSettings,
         store: Arc<dyn Store>,
         registry: &TestRegistry,
         group: &str,
+        redis_cluster: bool,
     ) -> Result<Self> {
         let metrics = Metrics::new();
         let producer = Producer::new(&kafka(), metrics.clone())?;
         let codec = Arc::new(AvroCodec::new(&registry.url)?);
-        let redis = ConnectionManager::new(redis::Client::open(redis_url())?).await?;
+        let redis = redis_conn(redis_cluster).await?;
         let crawler = Crawler::new(
             settings,
             CrawlerDeps {
@@ -337,7 +339,7 @@ async fn crawls_the_test_site_politely_and_exactly_once() -> Result<()> {
     topics_for(&settings, &group).await?;
     let registry = TestRegistry::start().await?;
     let store = sqlite_store(dir.path()).await?;
-    let crawler = CrawlerInstance::start(settings, store, &registry, &group).await?;
+    let crawler = CrawlerInstance::start(settings, store, &registry, &group, false).await?;
     let manifest = site.manifest().await?;
     let seeded = crawler
         .seed(json!({"urls": [format!("{}/", site.base(0))], "max_depth": 3}))
@@ -524,7 +526,8 @@ async fn a_restart_mid_crawl_fetches_nothing_twice_that_had_completed() -> Resul
     topics_for(&settings, &group).await?;
     let registry = TestRegistry::start().await?;
     let store = sqlite_store(dir.path()).await?;
-    let first = CrawlerInstance::start(settings.clone(), store.clone(), &registry, &group).await?;
+    let first =
+        CrawlerInstance::start(settings.clone(), store.clone(), &registry, &group, false).await?;
     first
         .seed(json!({"urls": [format!("{}/p/0", site.base(0))]}))
         .await?;
@@ -546,7 +549,7 @@ async fn a_restart_mid_crawl_fetches_nothing_twice_that_had_completed() -> Resul
     let requests_before = site.hits()?.len();
     ensure!(!completed.is_empty(), "nothing completed before the stop");
 
-    let second = CrawlerInstance::start(settings, store, &registry, &group).await?;
+    let second = CrawlerInstance::start(settings, store, &registry, &group, false).await?;
     let pages: BTreeSet<(String, String)> = (0..3)
         .flat_map(|h| (0..15).map(move |p| (h, p)))
         .map(|(h, p)| (site.hosts[h].clone(), format!("/p/{p}")))
@@ -573,6 +576,17 @@ async fn a_restart_mid_crawl_fetches_nothing_twice_that_had_completed() -> Resul
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_split_the_hosts() -> Result<()> {
+    split_the_hosts(false).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_split_the_hosts_on_a_redis_cluster() -> Result<()> {
+    split_the_hosts(true).await
+}
+
+/// Two crawler instances split 20 hosts, each host fetched by one, with their membership
+/// and host leases on the single Redis or the Redis Cluster.
+async fn split_the_hosts(redis_cluster: bool) -> Result<()> {
     let site = Site::start(&["--mode", "bench", "--hosts", "20", "--pages", "3"]).await?;
     let prefix = unique("crawl");
     let group = unique("crawl-group");
@@ -587,7 +601,9 @@ async fn two_instances_split_the_hosts() -> Result<()> {
     for name in ["one", "two"] {
         let mut mine = settings.clone();
         mine.user_agent = format!("sixfold-crawler/{name}");
-        instances.push(CrawlerInstance::start(mine, store.clone(), &registry, &group).await?);
+        instances.push(
+            CrawlerInstance::start(mine, store.clone(), &registry, &group, redis_cluster).await?,
+        );
     }
     // Each fetch loop sees both before there is work: hosts are spread over the loops a loop
     // knows of, so one that has not seen the other yet would lease hosts it is about to hand
@@ -644,7 +660,7 @@ async fn an_invalid_discovery_goes_to_the_dlq_with_its_reason() -> Result<()> {
     topics_for(&settings, &group).await?;
     let registry = TestRegistry::start().await?;
     let store = sqlite_store(dir.path()).await?;
-    let crawler = CrawlerInstance::start(settings.clone(), store, &registry, &group).await?;
+    let crawler = CrawlerInstance::start(settings.clone(), store, &registry, &group, false).await?;
     let event = CrawlDiscovered {
         event_id: uuid::Uuid::new_v4().to_string(),
         occurred_at: 1_800_000_000_000,

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sixfold_ingress::{ApiKeyEntry, IngressSettings};
@@ -19,11 +18,12 @@ use sixfold_runtime::consumer::RuntimeContext;
 use sixfold_runtime::failure::{H_ERROR_CLASS, dlq_topic};
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::{Outgoing, Producer};
+use sixfold_runtime::redis_conn::RedisConn;
 use sixfold_runtime::shutdown::CancellationToken;
 use sixfold_runtime::{ProcessorConfig, run_processor};
 use sixfold_tests::{
-    TestRegistry, bind, create_topics, kafka, redis_url, serve_ingress, sqlite_store, unique,
-    wait_for,
+    TestRegistry, bind, create_topics, kafka, redis_conn, redis_url, serve_ingress, sqlite_store,
+    unique, wait_for,
 };
 use sixfold_timeline::events::{FollowAction, FollowChanged, TweetPosted};
 use sixfold_timeline::{Timeline, TimelineDeps, TimelineSettings};
@@ -39,7 +39,7 @@ struct Feed {
     http: reqwest::Client,
     settings: TimelineSettings,
     registry: Arc<TestRegistry>,
-    redis: ConnectionManager,
+    redis: RedisConn,
     producer: Producer,
     codec: Arc<AvroCodec>,
     group: String,
@@ -57,6 +57,14 @@ impl Drop for Feed {
 impl Feed {
     /// A feed on fresh topics; `tune` adjusts the settings (threshold, cap, batch).
     async fn start(tune: impl FnOnce(&mut TimelineSettings)) -> Result<Self> {
+        Self::start_on(false, tune).await
+    }
+
+    /// [`Feed::start`] on the single Redis or (`redis_cluster`) the Redis Cluster.
+    async fn start_on(
+        redis_cluster: bool,
+        tune: impl FnOnce(&mut TimelineSettings),
+    ) -> Result<Self> {
         let prefix = unique("tl");
         let mut settings = TimelineSettings {
             namespace: prefix.clone(),
@@ -75,7 +83,7 @@ impl Feed {
         ])
         .await?;
         let registry = Arc::new(TestRegistry::start().await?);
-        Self::start_with(settings, registry, &unique("tl-group")).await
+        Self::start_with(settings, registry, &unique("tl-group"), redis_cluster).await
     }
 
     /// A feed on existing topics with a new, empty store and consumer group `group`.
@@ -83,10 +91,11 @@ impl Feed {
         settings: TimelineSettings,
         registry: Arc<TestRegistry>,
         group: &str,
+        redis_cluster: bool,
     ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let store = sqlite_store(dir.path()).await?;
-        let redis = ConnectionManager::new(redis::Client::open(redis_url())?).await?;
+        let redis = redis_conn(redis_cluster).await?;
         let metrics = Metrics::new();
         let producer = Producer::new(&kafka(), metrics.clone())?;
         let codec = Arc::new(AvroCodec::new(&registry.url)?);
@@ -343,8 +352,20 @@ fn newest_first(mut ids: Vec<i64>) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn small_authors_are_pushed_backfilled_purged_and_deleted() -> Result<()> {
+    push_backfill_purge_delete(false).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn small_authors_are_pushed_and_deleted_on_a_redis_cluster() -> Result<()> {
+    push_backfill_purge_delete(true).await
+}
+
+/// Push fan-out (direct and through `timeline.fanout`), backfill on follow, purge on
+/// unfollow and removal on delete, with timelines on the single Redis or the Redis Cluster
+/// (where one batch's timelines lie in different hash slots).
+async fn push_backfill_purge_delete(redis_cluster: bool) -> Result<()> {
     // Batches of 2 send alice's fan-out (3 followers + herself) through timeline.fanout.
-    let feed = Feed::start(|s| s.fanout_batch = 2).await?;
+    let feed = Feed::start_on(redis_cluster, |s| s.fanout_batch = 2).await?;
     for follower in ["bob", "carol", "dave"] {
         feed.follow(follower, "alice").await?;
     }
@@ -573,7 +594,7 @@ async fn replaying_the_topics_rebuilds_identical_timelines() -> Result<()> {
     drop(first);
 
     // Empty store and Redis, new consumer group: everything comes back from the topics.
-    let second = Feed::start_with(settings, registry, &unique("tl-replay")).await?;
+    let second = Feed::start_with(settings, registry, &unique("tl-replay"), false).await?;
     second.expect_followers("u1", 3, "pull").await?;
     second.expect_followers("u4", 0, "push").await?;
     // Every record replayed (a timeline can match half-way through, before the deletion or
@@ -776,7 +797,7 @@ async fn a_full_timeline_ends_where_its_pushed_tweets_end() -> Result<()> {
 async fn a_follow_record_applied_twice_or_out_of_order_counts_once() -> Result<()> {
     use sixfold_runtime::{Processor, Record};
     let feed = Feed::start(|_| {}).await?;
-    let redis = ConnectionManager::new(redis::Client::open(redis_url())?).await?;
+    let redis = redis_conn(false).await?;
     let dir = tempfile::tempdir()?;
     let store = sqlite_store(dir.path()).await?;
     let timeline = Timeline::new(

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sixfold_ingress::{ApiKeyEntry, IngressSettings};
@@ -17,11 +16,12 @@ use sixfold_runtime::consumer::RuntimeContext;
 use sixfold_runtime::failure::dlq_topic;
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
+use sixfold_runtime::redis_conn::RedisConn;
 use sixfold_runtime::shutdown::CancellationToken;
 use sixfold_runtime::{ProcessorConfig, run_processor};
 use sixfold_tests::{
-    TestRegistry, bind, create_topics, kafka, redis_url, serve_ingress, sqlite_store, unique,
-    wait_for,
+    TestRegistry, bind, create_topics, kafka, redis_conn, redis_url, serve_ingress, sqlite_store,
+    unique, wait_for,
 };
 use sixfold_urls::{Urls, UrlsDeps, UrlsSettings};
 
@@ -34,7 +34,7 @@ struct Shortener {
     urls: Arc<Urls>,
     settings: UrlsSettings,
     registry: Arc<TestRegistry>,
-    redis: ConnectionManager,
+    redis: RedisConn,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -47,6 +47,12 @@ impl Drop for Shortener {
 
 impl Shortener {
     async fn start() -> Result<Self> {
+        Self::start_on(false).await
+    }
+
+    /// A shortener on fresh topics, its cache on the single Redis or (`redis_cluster`) the
+    /// Redis Cluster.
+    async fn start_on(redis_cluster: bool) -> Result<Self> {
         let prefix = unique("urls");
         let settings = UrlsSettings {
             namespace: prefix.clone(),
@@ -56,7 +62,7 @@ impl Shortener {
         };
         create_topics(&[(&settings.created_topic, 2), (&settings.clicked_topic, 2)]).await?;
         let registry = Arc::new(TestRegistry::start().await?);
-        Self::start_with(settings, registry, &unique("urls-group")).await
+        Self::start_with(settings, registry, &unique("urls-group"), redis_cluster).await
     }
 
     /// A shortener on existing topics with a new, empty store and consumer group `group`.
@@ -64,10 +70,11 @@ impl Shortener {
         settings: UrlsSettings,
         registry: Arc<TestRegistry>,
         group: &str,
+        redis_cluster: bool,
     ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let store = sqlite_store(dir.path()).await?;
-        let redis = ConnectionManager::new(redis::Client::open(redis_url())?).await?;
+        let redis = redis_conn(redis_cluster).await?;
         let metrics = Metrics::new();
         let producer = Producer::new(&kafka(), metrics.clone())?;
         let codec = Arc::new(AvroCodec::new(&registry.url)?);
@@ -163,7 +170,18 @@ impl Shortener {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_redirect_and_count_clicks() -> Result<()> {
-    let s = Shortener::start().await?;
+    create_redirect_count(false).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_redirect_and_count_clicks_on_a_redis_cluster() -> Result<()> {
+    create_redirect_count(true).await
+}
+
+/// Create → redirect (302 and 301) → clicks counted, the link cache and code allocator on the
+/// single Redis or the Redis Cluster.
+async fn create_redirect_count(redis_cluster: bool) -> Result<()> {
+    let s = Shortener::start_on(redis_cluster).await?;
     let (status, created) = s
         .create(json!({"long_url": "https://example.com/a?b=1"}))
         .await?;
@@ -447,7 +465,7 @@ async fn replaying_url_created_restores_every_redirect() -> Result<()> {
         redis.del::<_, ()>(keys).await?;
     }
     // Empty store, new consumer group: the processor reads url.created from the beginning.
-    let second = Shortener::start_with(settings, registry, &unique("urls-replay")).await?;
+    let second = Shortener::start_with(settings, registry, &unique("urls-replay"), false).await?;
     for (code, target) in &links {
         wait_for(
             &format!("{code} restored"),

@@ -15,7 +15,7 @@ use sixfold_runtime::producer::Producer;
 use sixfold_runtime::shutdown::CancellationToken;
 use sixfold_store::StoreSettings;
 
-use crate::{kafka, redis_url, serve_ingress};
+use crate::{kafka, redis_conn, redis_settings, serve_ingress};
 
 /// The API key chat test nodes accept.
 pub const CHAT_TEST_KEY: &str = "integration-test-key";
@@ -56,13 +56,14 @@ pub struct ChatNode {
 }
 
 impl ChatNode {
-    /// Starts a node on `listener` with `settings`, the store file `sqlite` and the registry
-    /// at `registry_url`.
+    /// Starts a node on `listener` with `settings`, the store file `sqlite`, the registry at
+    /// `registry_url`, and the single Redis or (`redis_cluster`) the Redis Cluster.
     pub async fn start(
         listener: tokio::net::TcpListener,
         settings: ChatSettings,
         sqlite: &std::path::Path,
         registry_url: &str,
+        redis_cluster: bool,
     ) -> Result<Self> {
         let base = format!("http://{}", listener.local_addr()?);
         let store = sixfold_store::connect(&StoreSettings {
@@ -70,7 +71,7 @@ impl ChatNode {
             ..StoreSettings::default()
         })
         .await?;
-        let redis = redis::aio::ConnectionManager::new(redis::Client::open(redis_url())?).await?;
+        let redis = redis_conn(redis_cluster).await?;
         let metrics = Metrics::new();
         let producer = Producer::new(&kafka(), metrics.clone())?;
         let codec = Arc::new(AvroCodec::new(registry_url)?);
@@ -80,7 +81,7 @@ impl ChatNode {
             ChatDeps {
                 store: store.clone(),
                 redis,
-                redis_url: redis_url(),
+                redis_url: redis_settings(redis_cluster).any_node_url(),
                 producer: producer.clone(),
                 codec: codec.clone(),
                 metrics: metrics.clone(),
@@ -100,7 +101,7 @@ impl ChatNode {
             listener,
             &ingress,
             registry_url,
-            &redis_url(),
+            &redis_settings(redis_cluster).any_node_url(),
             store,
             metrics.clone(),
             RateLimiter::disabled(),

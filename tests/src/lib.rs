@@ -12,11 +12,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use sixfold_ingress::{IngressSettings, Readiness, SystemRoutes};
 use sixfold_ratelimit::RateLimiter;
 use sixfold_registry::RegistrySettings;
 use sixfold_runtime::metrics::Metrics;
+use sixfold_runtime::redis_conn::{RedisConn, RedisSettings};
 use sixfold_runtime::settings::KafkaSettings;
 use sixfold_runtime::shutdown::CancellationToken;
 use sixfold_runtime::topics::TopicSpec;
@@ -34,6 +35,41 @@ pub fn kafka() -> KafkaSettings {
 /// Redis URL from `SIXFOLD__REDIS__URL`, or the local default.
 pub fn redis_url() -> String {
     std::env::var("SIXFOLD__REDIS__URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
+
+/// The 3-node Redis Cluster `make services-up` starts (`scripts/redis-cluster.sh`): seed nodes
+/// from `SIXFOLD_TEST_REDIS_CLUSTER` (comma-separated) or its default ports.
+pub fn redis_cluster_nodes() -> Vec<String> {
+    std::env::var("SIXFOLD_TEST_REDIS_CLUSTER")
+        .unwrap_or_else(|_| "127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002".into())
+        .split(',')
+        .map(|node| node.trim().to_owned())
+        .filter(|node| !node.is_empty())
+        .collect()
+}
+
+/// Redis settings of a test: the single node of [`redis_url`], or with `cluster` the Redis
+/// Cluster of [`redis_cluster_nodes`].
+pub fn redis_settings(cluster: bool) -> RedisSettings {
+    RedisSettings {
+        url: redis_url(),
+        cluster_nodes: if cluster {
+            redis_cluster_nodes()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// A connection as [`redis_settings`] says.
+pub async fn redis_conn(cluster: bool) -> Result<RedisConn> {
+    let settings = redis_settings(cluster);
+    RedisConn::connect(&settings).await.with_context(|| {
+        format!(
+            "connect to redis {} (start it with `make services-up`)",
+            settings.describe()
+        )
+    })
 }
 
 /// A name no other test run uses: `prefix-<uuid>`.

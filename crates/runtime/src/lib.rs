@@ -9,6 +9,7 @@
 //! - [`shutdown`]: one cancellation token, cancelled by SIGTERM or Ctrl-C.
 //! - [`codec`]: Avro in the Confluent wire format through a schema registry.
 //! - [`producer`]: an idempotent producer whose sends complete on the broker's acknowledgement.
+//! - [`redis_conn`]: one Redis connection type for a single node or a Redis Cluster.
 //! - [`topics`]: the topic catalog read from `topics.yaml`, and `topics apply`.
 //! - [`processor`]: the trait a processor implements and the record it receives.
 //! - [`failure`]: retry tiers and dead-lettering (Uber's reprocessing pattern).
@@ -29,6 +30,7 @@ pub mod failure;
 pub mod metrics;
 pub mod processor;
 pub mod producer;
+pub mod redis_conn;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

@@ -65,8 +65,9 @@ pub async fn start_missing(settings: &Settings) -> Result<Children> {
         children.spawn("broker", command, &log)?;
         wait_until_answers("broker", broker).await?;
     }
+    // A Redis Cluster is never started here: it is there, or the connection fails clearly.
     let redis = redis_address(&settings.redis.url)?;
-    if settings.embedded.start_redis && !answers(redis).await {
+    if settings.embedded.start_redis && !settings.redis.cluster_mode() && !answers(redis).await {
         let dir = data.join("redis");
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         let mut command = Command::new(&settings.embedded.redis_bin);

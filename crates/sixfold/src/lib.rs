@@ -20,7 +20,6 @@ pub mod settings;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use redis::aio::ConnectionManager;
 use sixfold_chat::{Chat, ChatDeps};
 use sixfold_crawler::{Crawler, CrawlerDeps};
 use sixfold_ingress::{ApiKeyEntry, Readiness};
@@ -32,6 +31,7 @@ use sixfold_runtime::codec::AvroCodec;
 use sixfold_runtime::consumer::RuntimeContext;
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
+use sixfold_runtime::redis_conn::RedisConn;
 use sixfold_runtime::run_processor;
 use sixfold_runtime::shutdown::{CancellationToken, GRACE_PERIOD};
 use sixfold_runtime::topics::{Action, Catalog};
@@ -284,8 +284,8 @@ pub async fn run(settings: &Settings, shutdown: CancellationToken) -> Result<()>
 pub struct Clients {
     /// The store.
     pub store: Arc<dyn sixfold_store::Store>,
-    /// Redis, one multiplexed connection that reconnects by itself.
-    pub redis: ConnectionManager,
+    /// Redis (one node or a cluster), one multiplexed connection that reconnects by itself.
+    pub redis: RedisConn,
     /// The idempotent producer, for records a request or a processor waits on.
     pub producer: Producer,
     /// The producer for high-volume records nobody waits on.
@@ -305,13 +305,15 @@ impl Clients {
         let store = sixfold_store::connect(&settings.store)
             .await
             .context("open store")?;
-        let client = redis::Client::open(settings.redis.url.as_str()).context("redis url")?;
-        let redis = ConnectionManager::new(client)
+        let redis = RedisConn::connect(&settings.redis)
             .await
-            .with_context(|| format!("connect to redis at {}", settings.redis.url))?;
+            .with_context(|| format!("connect to redis {}", settings.redis.describe()))?;
         // Its metrics stay out of the process registry, which the ingress limiter's use.
         let key_limiter = RateLimiter::for_keys(
-            &settings.ratelimit.clone().or_redis_url(&settings.redis.url),
+            &settings
+                .ratelimit
+                .clone()
+                .or_main_redis(&settings.redis.url, &settings.redis.cluster_nodes),
             &prometheus::Registry::new(),
         )
         .await
@@ -386,7 +388,7 @@ impl Systems {
             ChatDeps {
                 store: clients.store.clone(),
                 redis: clients.redis.clone(),
-                redis_url: settings.redis.url.clone(),
+                redis_url: settings.redis.any_node_url(),
                 producer: clients.producer.clone(),
                 codec: clients.codec.clone(),
                 metrics: clients.metrics.clone(),
@@ -445,7 +447,7 @@ async fn serve_ingress(
     dev_key: Option<&str>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let redis = redis::Client::open(settings.redis.url.as_str()).context("redis url")?;
+    let redis = redis::Client::open(settings.redis.any_node_url()).context("redis url")?;
     let readiness = Readiness::new(
         &settings.kafka,
         &settings.registry.url,
@@ -461,7 +463,10 @@ async fn serve_ingress(
             sha256: sixfold_ingress::auth::digest_hex(key),
         }));
     let limiter = RateLimiter::new(
-        &settings.ratelimit.clone().or_redis_url(&settings.redis.url),
+        &settings
+            .ratelimit
+            .clone()
+            .or_main_redis(&settings.redis.url, &settings.redis.cluster_nodes),
         clients.metrics.registry(),
     )
     .await
@@ -743,7 +748,7 @@ fn print_banner(settings: &Settings) {
         "\nSixfold is running.\n  console   {console}\n  ingress   http://{ingress}/  (try: curl http://{ingress}/readyz)\n  API key   {key}  (development only)\n  openapi   http://{ingress}/openapi.json\n  metrics   http://{ingress}/metrics\n  registry  {}\n  broker    {}\n  redis     {}\n  store     {:?} {}\n\nShorten a URL and follow it:\n  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n       -d '{{\"long_url\": \"https://example.com/\"}}' http://{ingress}/v1/urls\n\nPost a tweet and read a timeline, chat over WebSockets, seed a crawl of `make site`: see README.md (Try ...).\nPress Ctrl-C to stop.\n",
         settings.registry.url,
         settings.kafka.brokers,
-        settings.redis.url,
+        settings.redis.describe(),
         settings.store.backend,
         settings.store.sqlite_path.display(),
     );

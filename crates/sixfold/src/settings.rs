@@ -11,6 +11,7 @@ use sixfold_notify::NotifySettings;
 use sixfold_ratelimit::RateLimitSettings;
 use sixfold_registry::RegistrySettings;
 use sixfold_runtime::metrics::MetricsSettings;
+use sixfold_runtime::redis_conn::RedisSettings;
 use sixfold_runtime::settings::KafkaSettings;
 use sixfold_runtime::telemetry::LogSettings;
 use sixfold_store::StoreSettings;
@@ -26,7 +27,7 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     /// Schema registry: the URL clients use, and where `sixfold registry` listens.
     pub registry: RegistrySettings,
-    /// Redis connection.
+    /// Redis: one node, or a cluster.
     pub redis: RedisSettings,
     /// Store adapter (SQLite or ScyllaDB).
     pub store: StoreSettings,
@@ -54,22 +55,6 @@ pub struct Settings {
     pub embedded: EmbeddedSettings,
     /// The web console every ingress serves.
     pub console: crate::console::ConsoleSettings,
-}
-
-/// Settings section `redis:`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RedisSettings {
-    /// `redis://host:port/db` of a single node, or of any node of a cluster.
-    pub url: String,
-}
-
-impl Default for RedisSettings {
-    fn default() -> Self {
-        Self {
-            url: "redis://127.0.0.1:6379/".into(),
-        }
-    }
 }
 
 /// Settings section `topics:`.

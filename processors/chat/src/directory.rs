@@ -12,8 +12,8 @@
 //! ignored by readers, so a crashed gateway's users count as offline after `presence_ttl` even
 //! though nobody removed them (the whole key also expires).
 
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
+use sixfold_runtime::redis_conn::RedisConn;
 
 /// A batch of frames for users on one gateway: what travels on a gateway's channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,13 +31,13 @@ pub struct Delivery {
 /// The Redis side of chat.
 #[derive(Clone)]
 pub struct Directory {
-    redis: ConnectionManager,
+    redis: RedisConn,
     ns: String,
 }
 
 impl Directory {
     /// Keys under the prefix `ns`.
-    pub fn new(redis: ConnectionManager, ns: &str) -> Self {
+    pub fn new(redis: RedisConn, ns: &str) -> Self {
         Self {
             redis,
             ns: ns.to_owned(),
@@ -70,30 +70,38 @@ impl Directory {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for user in users {
-            pipe.cmd("ZRANGEBYSCORE")
-                .arg(self.route_key(user))
-                .arg(now_ms)
-                .arg("+inf");
-        }
-        pipe.query_async(&mut self.redis.clone()).await
+        let reads: Vec<redis::Cmd> = users
+            .iter()
+            .map(|user| {
+                let mut read = redis::cmd("ZRANGEBYSCORE");
+                read.arg(self.route_key(user)).arg(now_ms).arg("+inf");
+                read
+            })
+            .collect();
+        let replies = self.redis.query_each(&reads).await?;
+        replies
+            .iter()
+            .map(|reply| Ok(redis::from_redis_value_ref(reply)?))
+            .collect()
     }
 
-    /// Publishes deliveries, one per gateway, in one round trip.
+    /// Publishes deliveries, one per gateway (in one round trip on a single node).
     pub async fn publish(&self, items: &[(String, Delivery)]) -> redis::RedisResult<()> {
         if items.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        for (gateway, delivery) in items {
-            let payload = serde_json::to_string(delivery).unwrap_or_default();
-            pipe.cmd("PUBLISH")
-                .arg(self.channel(gateway))
-                .arg(payload)
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut self.redis.clone()).await
+        let publishes: Vec<redis::Cmd> = items
+            .iter()
+            .map(|(gateway, delivery)| {
+                let mut publish = redis::cmd("PUBLISH");
+                publish
+                    .arg(self.channel(gateway))
+                    .arg(serde_json::to_string(delivery).unwrap_or_default());
+                publish
+            })
+            .collect();
+        self.redis.query_each(&publishes).await?;
+        Ok(())
     }
 
     /// Registers (or refreshes) `users` on `gateway` until `expires_ms`, and their presence
@@ -111,33 +119,33 @@ impl Directory {
             return Ok(Vec::new());
         }
         let ttl_ms = expires_ms.saturating_sub(now_ms).max(1);
-        let mut pipe = redis::pipe();
+        // Per user: route (and its expiry), presence, then the online entry, whose reply says
+        // whether the user was online before. Each command keeps to one slot.
+        let mut commands = Vec::with_capacity(users.len() * 4);
         for user in users {
             let route = self.route_key(user);
-            pipe.cmd("ZADD")
-                .arg(&route)
-                .arg(expires_ms)
-                .arg(gateway)
-                .ignore();
-            pipe.cmd("PEXPIRE").arg(&route).arg(ttl_ms).ignore();
-            pipe.cmd("SET")
+            let mut add_route = redis::cmd("ZADD");
+            add_route.arg(&route).arg(expires_ms).arg(gateway);
+            let mut expire_route = redis::cmd("PEXPIRE");
+            expire_route.arg(&route).arg(ttl_ms);
+            let mut presence = redis::cmd("SET");
+            presence
                 .arg(self.presence_key(user))
                 .arg(now_ms)
                 .arg("EX")
-                .arg(ttl_secs.max(1))
-                .ignore();
-            pipe.cmd("ZADD")
-                .arg(self.online_key())
-                .arg(now_ms)
-                .arg(user);
+                .arg(ttl_secs.max(1));
+            let mut online = redis::cmd("ZADD");
+            online.arg(self.online_key()).arg(now_ms).arg(user);
+            commands.extend([add_route, expire_route, presence, online]);
         }
-        let added: Vec<i64> = pipe.query_async(&mut self.redis.clone()).await?;
-        Ok(users
-            .iter()
-            .zip(added)
-            .filter(|(_, added)| *added == 1)
-            .map(|(user, _)| user.clone())
-            .collect())
+        let replies = self.redis.query_each(&commands).await?;
+        let mut newly_online = Vec::new();
+        for (user, reply) in users.iter().zip(replies.chunks(4)) {
+            if redis::from_redis_value_ref::<i64>(&reply[3])? == 1 {
+                newly_online.push(user.clone());
+            }
+        }
+        Ok(newly_online)
     }
 
     /// Removes `user`'s route on `gateway`; returns how many live routes the user still has.
@@ -164,15 +172,12 @@ impl Directory {
     /// Marks `user` offline: clears presence and the online entry. True for the one caller
     /// that removed the online entry (so contacts hear about it once).
     pub async fn mark_offline(&self, user: &str) -> redis::RedisResult<bool> {
-        let (_, removed): (i64, i64) = redis::pipe()
-            .cmd("DEL")
-            .arg(self.presence_key(user))
-            .cmd("ZREM")
-            .arg(self.online_key())
-            .arg(user)
-            .query_async(&mut self.redis.clone())
-            .await?;
-        Ok(removed == 1)
+        let mut clear = redis::cmd("DEL");
+        clear.arg(self.presence_key(user));
+        let mut leave = redis::cmd("ZREM");
+        leave.arg(self.online_key()).arg(user);
+        let replies = self.redis.query_each(&[clear, leave]).await?;
+        Ok(redis::from_redis_value_ref::<i64>(&replies[1])? == 1)
     }
 
     /// Up to 1,000 users whose last heartbeat is at or before `cutoff_ms`, with it: candidates

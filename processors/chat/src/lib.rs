@@ -72,12 +72,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{IntCounterVec, IntGauge, Opts};
-use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
+use sixfold_runtime::redis_conn::RedisConn;
 use sixfold_runtime::shutdown::CancellationToken;
 use sixfold_store::Store;
 use sixfold_store::blobs::ContentStore;
@@ -186,7 +186,7 @@ pub struct ChatDeps {
     /// Store.
     pub store: Arc<dyn Store>,
     /// Redis (commands; the gateway opens its own pub/sub connection from `redis_url`).
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     /// Redis URL, for the gateway's pub/sub connection.
     pub redis_url: String,
     /// Producer (events are awaited).

@@ -54,11 +54,11 @@ pub mod settings;
 use std::sync::{Arc, Mutex};
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
+use sixfold_runtime::redis_conn::RedisConn;
 use sixfold_store::Store;
 
 pub use crate::admission::CrawlerProcessor;
@@ -76,7 +76,7 @@ pub struct CrawlerDeps {
     /// Store.
     pub store: Arc<dyn Store>,
     /// Redis (host leases).
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     /// Producer (links and results are awaited before a URL counts as done).
     pub producer: Producer,
     /// Avro codec.
@@ -112,7 +112,7 @@ pub struct Crawler {
     frontier: Frontier,
     content: ContentStore,
     fetcher: fetch::Fetcher,
-    redis: ConnectionManager,
+    redis: RedisConn,
     producer: Producer,
     codec: Arc<AvroCodec>,
     discovered_schema: EventSchema,

@@ -63,7 +63,7 @@ impl Members {
     /// Refreshes this process's membership and the live list, at most once a second.
     async fn refresh(
         &mut self,
-        redis: &mut redis::aio::ConnectionManager,
+        redis: &mut sixfold_runtime::redis_conn::RedisConn,
         ttl: Duration,
     ) -> redis::RedisResult<()> {
         if self
@@ -97,7 +97,7 @@ impl Members {
         owner.is_none_or(|owner| owner == self.me)
     }
 
-    async fn leave(&self, redis: &mut redis::aio::ConnectionManager) {
+    async fn leave(&self, redis: &mut sixfold_runtime::redis_conn::RedisConn) {
         let _ = redis.zrem::<_, _, ()>(&self.key, &self.me).await;
     }
 }

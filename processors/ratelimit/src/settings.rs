@@ -53,10 +53,16 @@ impl Default for RateLimitSettings {
 }
 
 impl RateLimitSettings {
-    /// Uses `main_redis_url` (the process's own Redis) when no `redis_url` is set.
-    pub fn or_redis_url(mut self, main_redis_url: &str) -> Self {
-        self.redis_url
-            .get_or_insert_with(|| main_redis_url.to_owned());
+    /// Uses the process's own Redis (`main_url`, or the cluster `main_cluster_nodes` when
+    /// non-empty) when this section names neither a `redis_url` nor `cluster_nodes`.
+    pub fn or_main_redis(mut self, main_url: &str, main_cluster_nodes: &[String]) -> Self {
+        if self.redis_url.is_none() && self.cluster_nodes.is_empty() {
+            if main_cluster_nodes.is_empty() {
+                self.redis_url = Some(main_url.to_owned());
+            } else {
+                self.cluster_nodes = main_cluster_nodes.to_vec();
+            }
+        }
         self
     }
 
@@ -83,10 +89,19 @@ mod tests {
     }
 
     #[test]
-    fn main_redis_fills_only_an_unset_url() {
-        let s = RateLimitSettings::default().or_redis_url("redis://main/");
+    fn main_redis_fills_only_an_unset_url_or_cluster() {
+        let s = RateLimitSettings::default().or_main_redis("redis://main/", &[]);
         assert_eq!(s.redis_url.as_deref(), Some("redis://main/"));
-        let s = s.or_redis_url("redis://other/");
+        let s = s.or_main_redis("redis://other/", &[]);
         assert_eq!(s.redis_url.as_deref(), Some("redis://main/"));
+        let cluster = vec!["10.0.0.1:7000".to_owned()];
+        let s = RateLimitSettings::default().or_main_redis("redis://main/", &cluster);
+        assert!(s.cluster_mode() && s.redis_url.is_none());
+        let own = RateLimitSettings {
+            redis_url: Some("redis://own/".into()),
+            ..RateLimitSettings::default()
+        }
+        .or_main_redis("redis://main/", &cluster);
+        assert!(!own.cluster_mode());
     }
 }

@@ -12,16 +12,16 @@
 //! A view is either complete (it has its sentinel) or absent; a partial view never looks
 //! complete. Writers add to complete views and to views being loaded, skip absent ones (the
 //! next read loads them from the store), and cancel loads when they remove something. One
-//! user's keys share the hash tag `{<user>}`; pushes and removals batch many users' timelines
-//! into one script call ([`TIMELINES_PER_CALL`]), which needs one node (or, on Redis Cluster,
-//! grouping the users by slot first — not done in this build).
+//! user's keys share the hash tag `{<user>}`; on one node, pushes and removals batch many users'
+//! timelines into one script call ([`TIMELINES_PER_CALL`]); on a Redis Cluster each user's
+//! timeline is one call (its keys share a slot), all of a batch sent at once.
 //!
 //! [`cap`]: crate::TimelineSettings::cap
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisResult, Script};
+use sixfold_runtime::redis_conn::RedisConn;
 
 use crate::model::Tweet;
 
@@ -31,7 +31,7 @@ const TOMBSTONE: &str = "-";
 const PIPELINE: usize = 1000;
 /// Timelines written by one script call: the script's fixed cost (lookup, Lua call) is paid
 /// once for all of them, which is most of the cost of a push. On Redis Cluster the keys of one
-/// call would have to share a slot; this build talks to a single Redis node.
+/// call must share a slot, so there a call covers one timeline.
 pub const TIMELINES_PER_CALL: usize = 100;
 /// How long a rebuild or load may take before another reader may start over.
 const LOAD_MARKER_MS: u64 = 30_000;
@@ -70,7 +70,7 @@ struct Scripts {
 /// The Redis views.
 #[derive(Clone)]
 pub struct TimelineCache {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
     cap: usize,
     timeline_ttl_ms: u64,
@@ -81,7 +81,7 @@ pub struct TimelineCache {
 impl TimelineCache {
     /// Views under `prefix`, home timelines of at most `cap` tweets.
     pub fn new(
-        redis: ConnectionManager,
+        redis: RedisConn,
         prefix: &str,
         cap: usize,
         timeline_ttl: Duration,
@@ -146,9 +146,9 @@ impl TimelineCache {
     }
 
     /// Runs `script` over the (home timeline, rebuild marker) key pairs of `users`, at most
-    /// [`TIMELINES_PER_CALL`] pairs per call and [`PIPELINE`] timelines per round trip, with
-    /// the same `args` for every call. The script is loaded in each pipeline, because a Redis
-    /// restarted since the last one has forgotten it.
+    /// [`TIMELINES_PER_CALL`] pairs per call (one on a cluster) and [`PIPELINE`] timelines per
+    /// round trip, with the same `args` for every call. The script is loaded in each pipeline,
+    /// because a Redis restarted since the last one has forgotten it.
     async fn for_each_timeline(
         &self,
         script: &Script,
@@ -156,6 +156,20 @@ impl TimelineCache {
         args: &[i64],
     ) -> RedisResult<()> {
         for chunk in users.chunks(PIPELINE) {
+            if self.redis.is_cluster() {
+                // Invoked one by one, a script is loaded on the node that lacks it.
+                futures::future::try_join_all(chunk.iter().map(|user| {
+                    let mut call = script.prepare_invoke();
+                    call.key(self.home_key(user)).key(self.rebuild_key(user));
+                    for arg in args {
+                        call.arg(*arg);
+                    }
+                    let mut redis = self.redis.clone();
+                    async move { call.invoke_async::<()>(&mut redis).await }
+                }))
+                .await?;
+                continue;
+            }
             let mut pipe = redis::pipe();
             pipe.load_script(script).ignore();
             for group in chunk.chunks(TIMELINES_PER_CALL) {
@@ -177,12 +191,15 @@ impl TimelineCache {
     /// rebuilds it from the store.
     pub async fn invalidate(&self, users: &[String]) -> RedisResult<()> {
         for chunk in users.chunks(PIPELINE) {
-            let mut pipe = redis::pipe();
-            for user in chunk {
-                pipe.del(self.home_key(user)).ignore();
-                pipe.del(self.rebuild_key(user)).ignore();
-            }
-            pipe.query_async::<()>(&mut self.redis.clone()).await?;
+            let deletes: Vec<redis::Cmd> = chunk
+                .iter()
+                .map(|user| {
+                    let mut delete = redis::cmd("DEL");
+                    delete.arg(self.home_key(user)).arg(self.rebuild_key(user));
+                    delete
+                })
+                .collect();
+            self.redis.query_each(&deletes).await?;
         }
         Ok(())
     }
@@ -307,18 +324,20 @@ impl TimelineCache {
     /// Caches tweet bodies, never over an entry already there: tweets do not change, and a
     /// deletion's tombstone must win over a reader filling the cache from an older read.
     pub async fn put_tweets(&self, tweets: &[Tweet]) -> RedisResult<()> {
-        let mut pipe = redis::pipe();
-        for tweet in tweets {
-            let value = serde_json::to_vec(tweet).unwrap_or_default();
-            pipe.cmd("SET")
-                .arg(self.tweet_key(tweet.id))
-                .arg(value)
-                .arg("PX")
-                .arg(self.tweet_ttl_ms)
-                .arg("NX")
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut self.redis.clone()).await
+        let sets: Vec<redis::Cmd> = tweets
+            .iter()
+            .map(|tweet| {
+                let mut set = redis::cmd("SET");
+                set.arg(self.tweet_key(tweet.id))
+                    .arg(serde_json::to_vec(tweet).unwrap_or_default())
+                    .arg("PX")
+                    .arg(self.tweet_ttl_ms)
+                    .arg("NX");
+                set
+            })
+            .collect();
+        self.redis.query_each(&sets).await?;
+        Ok(())
     }
 
     /// Cached tweet bodies of `ids`, in order (`None` for a miss).

@@ -69,11 +69,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{IntCounterVec, Opts};
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
+use sixfold_runtime::redis_conn::RedisConn;
 use sixfold_store::Store;
 
 use crate::cache::TimelineCache;
@@ -153,7 +153,7 @@ pub struct TimelineDeps {
     /// Store.
     pub store: Arc<dyn Store>,
     /// Redis.
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     /// Producer (events and fan-out items are awaited).
     pub producer: Producer,
     /// Avro codec.

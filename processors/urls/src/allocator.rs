@@ -9,7 +9,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use sixfold_runtime::redis_conn::RedisConn;
 use sixfold_store::{Store, StoreError};
 use tokio::sync::Mutex;
 
@@ -39,7 +39,7 @@ return 0
 /// Hands out codes from leased blocks; shared by all requests of a process.
 pub struct CodeAllocator {
     scrambler: CodeScrambler,
-    redis: ConnectionManager,
+    redis: RedisConn,
     store: Arc<dyn Store>,
     counter_key: String,
     blocks_namespace: String,
@@ -52,7 +52,7 @@ impl CodeAllocator {
     /// namespace `<prefix>.blocks`.
     pub fn new(
         scrambler: CodeScrambler,
-        redis: ConnectionManager,
+        redis: RedisConn,
         store: Arc<dyn Store>,
         prefix: &str,
         block_size: u64,

@@ -3,21 +3,21 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+use sixfold_runtime::redis_conn::RedisConn;
 
 use crate::link::Link;
 
 /// Links cached in Redis under `<prefix>:link:<code>`, with a TTL that never outlives the link.
 #[derive(Clone)]
 pub struct LinkCache {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
     ttl: Duration,
 }
 
 impl LinkCache {
     /// A cache writing keys under `prefix` that live at most `ttl`.
-    pub fn new(redis: ConnectionManager, prefix: &str, ttl: Duration) -> Self {
+    pub fn new(redis: RedisConn, prefix: &str, ttl: Duration) -> Self {
         Self {
             redis,
             prefix: prefix.to_string(),

@@ -56,7 +56,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntCounterVec, Opts};
-use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sixfold_ingress::ApiError;
@@ -64,6 +63,7 @@ use sixfold_runtime::codec::{AvroCodec, EventSchema};
 use sixfold_runtime::failure::now_ms;
 use sixfold_runtime::metrics::Metrics;
 use sixfold_runtime::producer::Producer;
+use sixfold_runtime::redis_conn::RedisConn;
 use sixfold_store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -157,7 +157,7 @@ pub struct UrlsDeps {
     /// Store.
     pub store: Arc<dyn Store>,
     /// Redis.
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     /// Producer for events a request waits on (`url.created`).
     pub producer: Producer,
     /// Producer for events nobody waits on (`url.clicked`); see [`Producer::bulk`].

@@ -27,6 +27,7 @@ async fn main() -> Result<()> {
         settings,
         sqlite.as_ref(),
         &var("CHAT_REGISTRY_URL")?,
+        std::env::var("CHAT_REDIS_CLUSTER").is_ok_and(|v| v == "1"),
     )
     .await?;
     shutdown::on_signal().cancelled().await;

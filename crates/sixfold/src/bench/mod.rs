@@ -34,7 +34,10 @@ pub async fn ratelimit(settings: &Settings, clients: usize, seconds: u64) -> Res
             key_prefix: format!("bench-{}", std::process::id()),
             // A benchmark measures Redis round trips, not the timeout.
             timeout: Duration::from_secs(5),
-            ..settings.ratelimit.clone().or_redis_url(&settings.redis.url)
+            ..settings
+                .ratelimit
+                .clone()
+                .or_main_redis(&settings.redis.url, &settings.redis.cluster_nodes)
         },
         &prometheus::Registry::new(),
     )
