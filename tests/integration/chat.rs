@@ -79,6 +79,7 @@ impl Cluster {
             topics: a.chat.input_topics(),
             retry_delays: vec![],
             fetch_wait: None,
+            stop_at: Default::default(),
         };
         let context = RuntimeContext {
             kafka: kafka(),

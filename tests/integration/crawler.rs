@@ -197,6 +197,7 @@ impl CrawlerInstance {
             topics: crawler.input_topics(),
             retry_delays: vec![],
             fetch_wait: None,
+            stop_at: Default::default(),
         };
         let context = RuntimeContext {
             kafka: kafka(),

@@ -27,6 +27,7 @@ async fn run_until_dead_letters(h: &Harness, name: &str, input: &str, dead: usiz
         topics: vec![input.to_owned()],
         retry_delays: vec![],
         fetch_wait: None,
+        stop_at: Default::default(),
     };
     let running = tokio::spawn(run_processor(
         Arc::new(h.processor("only")),

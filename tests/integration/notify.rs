@@ -142,6 +142,7 @@ impl Service {
             topics: notify.input_topics(),
             retry_delays: vec![],
             fetch_wait: None,
+            stop_at: Default::default(),
         };
         let context = RuntimeContext {
             kafka: kafka(),
@@ -491,6 +492,7 @@ impl Service {
                 topics: vec![worker.input_topic()],
                 retry_delays: vec![Duration::from_millis(300)],
                 fetch_wait: None,
+                stop_at: Default::default(),
             };
             let context = RuntimeContext {
                 kafka: kafka(),

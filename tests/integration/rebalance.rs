@@ -42,6 +42,7 @@ async fn two_instances_split_partitions_and_survive_one_leaving() -> Result<()> 
         topics: vec![topic.clone()],
         retry_delays: vec![],
         fetch_wait: None,
+        stop_at: Default::default(),
     };
     let start = |instance: &str| {
         let token = CancellationToken::new();

@@ -1,7 +1,7 @@
 //! `sixfold replay`: the URL shortener's views (store rows and Redis keys) wiped and replayed
 //! from the beginning of its topics come back identical; a replay refuses a group with live
-//! members, resumes from the committed offsets without `--from`, and replays nothing from a
-//! time after the last record.
+//! members, resumes from the committed offsets without `--from`, replays nothing from a time
+//! after the last record, and with `--to` stops there, leaving the rest to a resume.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -186,7 +186,7 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
                 // Once the views are built, the group certainly has its member.
                 wait_for("every link and click applied", PATIENCE, applied).await?;
                 anyhow::Ok(
-                    replay(settings, clients, systems, "urls", Some(From::Earliest), false, &stop)
+                    replay(settings, clients, systems, "urls", Some(From::Earliest), None, false, &stop)
                         .await,
                 )
             } => refused?,
@@ -223,6 +223,7 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
         &systems,
         "urls",
         Some(From::Earliest),
+        None,
         true,
         &stop,
     )
@@ -242,7 +243,7 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
 
     // Without --from it resumes where the group is: at the end, nothing to do; from a time
     // after the last record, nothing either.
-    let resumed = replay(&second, &clients, &systems, "urls", None, true, &stop).await?;
+    let resumed = replay(&second, &clients, &systems, "urls", None, None, true, &stop).await?;
     ensure!(resumed.records == 0, "resumed {}", resumed.records);
     let later = replay(
         &second,
@@ -250,11 +251,61 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
         &systems,
         "urls",
         Some(From::Time(now_ms() + 60_000)),
+        None,
         true,
         &stop,
     )
     .await?;
     ensure!(later.records == 0, "from the future {}", later.records);
+
+    // --to: wiped again and replayed up to the start of the click topic (every link, no
+    // click); the records past the stop stay unread, and a plain resume applies them.
+    wipe_redis(&prefix).await?;
+    let third = settings(&prefix, &registry.url, dir.path(), "third")?;
+    let clients = Clients::connect(&third, Metrics::new()).await?;
+    let systems = Systems::new(&third, &clients, stop.clone())?;
+    let clicked = &third.urls.clicked_topic;
+    let no_clicks = From::Offsets([((clicked.clone(), 0), 0), ((clicked.clone(), 1), 0)].into());
+    let links = replay(
+        &third,
+        &clients,
+        &systems,
+        "urls",
+        Some(From::Earliest),
+        Some(no_clicks),
+        true,
+        &stop,
+    )
+    .await
+    .context("replay up to the clicks")?;
+    ensure!(
+        links.records == 12,
+        "replayed {} up to the clicks",
+        links.records
+    );
+    let partial = views(&third, &prefix).await?;
+    let count = |views: &BTreeMap<String, String>, part: &str| {
+        views
+            .keys()
+            .filter(|k| k.starts_with("store ") && k.contains(part))
+            .count()
+    };
+    ensure!(
+        count(&partial, ".clicks") == 0 && count(&partial, "rp") >= 12,
+        "links without clicks: {partial:?}"
+    );
+    let rest = replay(&third, &clients, &systems, "urls", None, None, true, &stop).await?;
+    ensure!(rest.records == 12, "resumed {} clicks", rest.records);
+    let resumed = views(&third, &prefix).await?;
+    let differ: Vec<_> = before
+        .keys()
+        .chain(resumed.keys())
+        .filter(|k| before.get(*k) != resumed.get(*k))
+        .collect();
+    ensure!(
+        differ.is_empty(),
+        "views differ after --to and a resume: {differ:?}"
+    );
     ensure!(
         "earliest".parse::<From>()? == From::Earliest
             && "2026-11-27T10:00:00Z".parse::<From>()? == From::Time(1_795_773_600_000)

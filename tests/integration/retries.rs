@@ -64,6 +64,7 @@ async fn retries_then_dead_letters_with_headers() -> Result<()> {
         topics: vec![input.clone()],
         retry_delays: vec![Duration::from_millis(300), Duration::from_millis(600)],
         fetch_wait: None,
+        stop_at: Default::default(),
     };
     let running = tokio::spawn(run_processor(
         Arc::new(h.processor("only")),

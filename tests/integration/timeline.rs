@@ -135,6 +135,7 @@ impl Feed {
             topics: timeline.input_topics(),
             retry_delays: vec![],
             fetch_wait: None,
+            stop_at: Default::default(),
         };
         let context = RuntimeContext {
             kafka: kafka(),

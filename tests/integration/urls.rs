@@ -119,6 +119,7 @@ impl Shortener {
             topics: urls.input_topics(),
             retry_delays: vec![],
             fetch_wait: None,
+            stop_at: Default::default(),
         };
         let context = RuntimeContext {
             kafka: kafka(),

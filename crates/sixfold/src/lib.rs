@@ -17,6 +17,7 @@ pub mod embedded;
 pub mod replay;
 pub mod settings;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -108,15 +109,17 @@ pub async fn replay_command(
     settings: &Settings,
     processor: &str,
     from: Option<&str>,
+    to: Option<&str>,
     force: bool,
     shutdown: CancellationToken,
 ) -> Result<()> {
     replay::check_processor(processor)?;
     let from: Option<replay::From> = from.map(str::parse).transpose()?;
+    let to: Option<replay::From> = to.map(str::parse).transpose()?;
     let clients = Clients::connect(settings, Metrics::new()).await?;
     let systems = Systems::new(settings, &clients, shutdown.clone())?;
     let report = replay::replay(
-        settings, &clients, &systems, processor, from, force, &shutdown,
+        settings, &clients, &systems, processor, from, to, force, &shutdown,
     )
     .await?;
     for span in &report.spans {
@@ -266,7 +269,16 @@ pub async fn processor(settings: &Settings, name: &str, shutdown: CancellationTo
         shutdown.clone(),
     ));
     let systems = Systems::new(settings, &clients, shutdown.clone())?;
-    let result = run_named_processor(settings, &clients, &systems, name, shutdown, true).await;
+    let result = run_named_processor(
+        settings,
+        &clients,
+        &systems,
+        name,
+        shutdown,
+        true,
+        BTreeMap::new(),
+    )
+    .await;
     metrics_server.abort();
     result
 }
@@ -545,7 +557,19 @@ pub async fn run_processor_only(
     name: &str,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    run_named_processor(settings, clients, systems, name, shutdown, false).await
+    run_processor_until(settings, clients, systems, name, BTreeMap::new(), shutdown).await
+}
+
+/// [`run_processor_only`] that leaves the records at or after `stop_at`'s offsets unread.
+pub async fn run_processor_until(
+    settings: &Settings,
+    clients: &Clients,
+    systems: &Systems,
+    name: &str,
+    stop_at: BTreeMap<(String, i32), i64>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    run_named_processor(settings, clients, systems, name, shutdown, false, stop_at).await
 }
 
 /// Runs the processor `name` (one of [`PROCESSORS`]) until shutdown; with `side_tasks`, also
@@ -557,11 +581,13 @@ async fn run_named_processor(
     name: &str,
     shutdown: CancellationToken,
     side_tasks: bool,
+    stop_at: BTreeMap<(String, i32), i64>,
 ) -> Result<()> {
     let catalog = load_catalog(settings)?;
     let mut config = catalog
         .processor(name)
         .with_context(|| format!("topics.yaml has no processor {name}"))?;
+    config.stop_at = stop_at;
     let context = clients.context(settings);
     let result = match name {
         sixfold_urls::PROCESSOR => {
@@ -688,7 +714,7 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
             shutdown.clone(),
         );
         tasks.spawn(async move {
-            run_named_processor(&s, &c, &sys, name, token, true)
+            run_named_processor(&s, &c, &sys, name, token, true, BTreeMap::new())
                 .await
                 .with_context(|| format!("{name} processor"))
         });

@@ -46,6 +46,10 @@ enum Command {
         /// interrupted replay resumes from the group's committed offsets.
         #[arg(long)]
         from: Option<String>,
+        /// Stop before the first record at or after an RFC 3339 time, or at
+        /// topic:partition=offset pairs (exclusive); later records stay for the processor.
+        #[arg(long)]
+        to: Option<String>,
         /// Replay even when the broker cannot describe the group (every instance is stopped).
         #[arg(long)]
         force: bool,
@@ -254,8 +258,19 @@ async fn main() -> Result<()> {
         Command::Replay {
             processor,
             from,
+            to,
             force,
-        } => sixfold::replay_command(&settings, &processor, from.as_deref(), force, shutdown).await,
+        } => {
+            sixfold::replay_command(
+                &settings,
+                &processor,
+                from.as_deref(),
+                to.as_deref(),
+                force,
+                shutdown,
+            )
+            .await
+        }
         Command::Dlq { command } => sixfold::dlq_command(&settings, command.into()).await,
         Command::Topics { command } => match command {
             TopicsCommand::Apply => sixfold::topics_apply(&settings).await,

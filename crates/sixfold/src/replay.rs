@@ -9,12 +9,15 @@
 //!    first record at or after it, found with `offsets_for_times`), or explicit
 //!    `topic:partition=offset` pairs. Without `--from` the replay resumes from the offsets the
 //!    group has committed: an interrupted replay is continued by running it again.
-//! 3. The processor runs in this process in its own group (retry and DLQ topics as usual, but
+//! 3. The replay ends at each partition's end as it is when the replay starts or, with `--to`,
+//!    before the first record at or after an RFC 3339 time, or at explicit
+//!    `topic:partition=offset` pairs (exclusive).
+//! 4. The processor runs in this process in its own group (retry and DLQ topics as usual, but
 //!    none of the side loops — no crawler fetches, no notification scheduler) until it has
-//!    read every record and committed every input partition up to the end offsets taken at
-//!    the start, printing
-//!    progress (records/s and records left) every second. Then the processor can be started
-//!    again; it continues from there.
+//!    read every record and committed every input partition up to those end offsets; records
+//!    past a `--to` end are left unread (the runtime's `stop_at`). It prints progress
+//!    (records/s and records left) every second. Then the processor can be started again; it
+//!    continues from there — after a `--to` replay, with the records past the stop point.
 //!
 //! Processors are idempotent, so replaying into existing views changes nothing; replaying into
 //! wiped views (store namespaces and Redis keys removed) rebuilds them. The notification
@@ -43,14 +46,15 @@ const NOT_REPLAYABLE: &[&str] = &[
     "notify-sms",
 ];
 
-/// Where a replay starts.
+/// Where a replay starts (`--from`) or stops (`--to`, where `earliest` means nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum From {
     /// Each partition's first record.
     Earliest,
     /// The first record at or after this time (ms since the epoch).
     Time(i64),
-    /// Explicit offsets by topic and partition; partitions not named start at their first record.
+    /// Explicit offsets by topic and partition; partitions not named start at their first
+    /// record (for `--to`: end at their end).
     Offsets(BTreeMap<(String, i32), i64>),
 }
 
@@ -96,7 +100,8 @@ pub struct Span {
     pub partition: i32,
     /// First offset replayed (the group's committed offset when resuming).
     pub start: i64,
-    /// The partition's end when the replay began: records before it are replayed.
+    /// Where the replay ends (exclusive): the partition's end when the replay began, or the
+    /// `--to` offset.
     pub end: i64,
 }
 
@@ -226,13 +231,17 @@ fn last_timestamp(settings: &Settings, topic: &str, partition: i32, high: i64) -
 }
 
 /// The start and end of every input partition, committing the start offsets when `from` is
-/// given.
+/// given; `to` moves the ends back.
 fn plan(
     settings: &Settings,
     client: &BaseConsumer,
     topics: &[String],
     from: Option<&From>,
+    to: Option<&From>,
 ) -> Result<Vec<Span>> {
+    if to == Some(&From::Earliest) {
+        bail!("--to earliest would replay nothing: give an RFC 3339 time or offsets");
+    }
     let mut spans = Vec::new();
     let mut committed = TopicPartitionList::new();
     for (topic, partition) in partitions(client, topics)? {
@@ -246,35 +255,46 @@ fn plan(
         let (low, high) = client
             .fetch_watermarks(&topic, partition, BROKER_TIMEOUT)
             .with_context(|| format!("watermarks of {topic}/{partition}"))?;
+        let position = |bound: &From, default: i64| -> Result<i64> {
+            Ok(match bound {
+                From::Earliest => low,
+                From::Time(time_ms) => {
+                    offset_at(settings, client, &topic, partition, *time_ms, (low, high))?
+                }
+                From::Offsets(offsets) => offsets
+                    .get(&(topic.clone(), partition))
+                    .copied()
+                    .unwrap_or(default)
+                    .clamp(low, high),
+            })
+        };
         let start = match from {
             None => match element.offset() {
                 Offset::Offset(offset) => offset.clamp(low, high),
                 _ => low,
             },
-            Some(From::Earliest) => low,
-            Some(From::Time(time_ms)) => {
-                offset_at(settings, client, &topic, partition, *time_ms, (low, high))?
-            }
-            Some(From::Offsets(offsets)) => offsets
-                .get(&(topic.clone(), partition))
-                .copied()
-                .unwrap_or(low)
-                .clamp(low, high),
+            Some(bound) => position(bound, low)?,
+        };
+        let end = match to {
+            None => high,
+            Some(bound) => position(bound, high)?.max(start),
         };
         spans.push(Span {
             topic,
             partition,
             start,
-            end: high,
+            end,
         });
     }
-    if let Some(From::Offsets(offsets)) = from {
-        for (topic, partition) in offsets.keys() {
-            if !spans
-                .iter()
-                .any(|s| &s.topic == topic && s.partition == *partition)
-            {
-                bail!("--from names {topic}:{partition}, which is not an input partition");
+    for (flag, bound) in [("--from", from), ("--to", to)] {
+        if let Some(From::Offsets(offsets)) = bound {
+            for (topic, partition) in offsets.keys() {
+                if !spans
+                    .iter()
+                    .any(|s| &s.topic == topic && s.partition == *partition)
+                {
+                    bail!("{flag} names {topic}:{partition}, which is not an input partition");
+                }
             }
         }
     }
@@ -321,15 +341,17 @@ fn left(client: &BaseConsumer, spans: &[Span]) -> Result<i64> {
         .sum())
 }
 
-/// Replays `processor` from `from` (or from its committed offsets) to the end of its input
-/// topics as they are now, printing progress to stderr every second; `stop` interrupts it
-/// (resumable).
+/// Replays `processor` from `from` (or from its committed offsets) to `to` (or the end of its
+/// input topics as they are now), printing progress to stderr every second; `stop`
+/// interrupts it (resumable).
+#[allow(clippy::too_many_arguments)]
 pub async fn replay(
     settings: &Settings,
     clients: &Clients,
     systems: &Systems,
     processor: &str,
     from: Option<From>,
+    to: Option<From>,
     force: bool,
     stop: &CancellationToken,
 ) -> Result<ReplayReport> {
@@ -337,7 +359,7 @@ pub async fn replay(
     let client = group_client(settings, processor)?;
     ensure_stopped(&client, processor, force)?;
     let topics = crate::input_topics(systems, processor)?;
-    let spans = plan(settings, &client, &topics, from.as_ref())?;
+    let spans = plan(settings, &client, &topics, from.as_ref(), to.as_ref())?;
     let total: i64 = spans.iter().map(|s| s.end - s.start).sum();
     let started = Instant::now();
     if total == 0 {
@@ -351,8 +373,24 @@ pub async fn replay(
     // Ctrl-C stops the processor gracefully: its offsets are committed, and running the
     // replay again without --from resumes there.
     let shutdown = stop.child_token();
-    let running =
-        crate::run_processor_only(settings, clients, systems, processor, shutdown.clone());
+    // With --to, the records past each end stay unread; without, the ends are where the
+    // topics ended at the start and later records are the live processor's.
+    let stop_at = if to.is_some() {
+        spans
+            .iter()
+            .map(|s| ((s.topic.clone(), s.partition), s.end))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let running = crate::run_processor_until(
+        settings,
+        clients,
+        systems,
+        processor,
+        stop_at,
+        shutdown.clone(),
+    );
     tokio::pin!(running);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last = (Instant::now(), total);
@@ -363,7 +401,7 @@ pub async fn replay(
                 if stop.is_cancelled() {
                     bail!(
                         "interrupted; run `sixfold replay --processor {processor}` (without \
-                         --from) to resume"
+                         --from, with the same --to) to resume"
                     );
                 }
                 bail!("the processor stopped before the replay was done");

@@ -52,6 +52,7 @@ async fn main() -> Result<()> {
         topics: vec![var("LEDGER_TOPIC")?],
         retry_delays: vec![],
         fetch_wait: None,
+        stop_at: Default::default(),
     };
     run_processor(Arc::new(processor), config, context, shutdown::on_signal()).await?;
     Ok(())

@@ -81,6 +81,7 @@ async fn main() -> Result<()> {
         topics: vec![worker.input_topic()],
         retry_delays: vec![],
         fetch_wait: None,
+        stop_at: Default::default(),
     };
     let context = RuntimeContext {
         kafka: kafka(),

@@ -11,15 +11,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures::{FutureExt, StreamExt};
-use rdkafka::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{ClientContext, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 mod lag;
@@ -92,6 +92,10 @@ pub struct ProcessorConfig {
     /// than `kafka.fetch_wait` (a latency-bound processor on a broker that holds fetches for the
     /// whole wait); `None` uses the setting.
     pub fetch_wait: Option<Duration>,
+    /// Per input partition, an offset where this run stops reading: records at or after it
+    /// are left unhandled and uncommitted (their partition is paused), for a replay up to a
+    /// point. Empty for a processor that runs on.
+    pub stop_at: BTreeMap<(String, i32), i64>,
 }
 
 /// Shared clients a processor runs with.
@@ -280,6 +284,7 @@ impl<P: Processor> Driver<P> {
                 }
             };
             let batch = self.gather(&consumer, first, &lane.group);
+            let batch = self.hold_back(&consumer, batch, &lane.group);
             // Each key's records in offset order, different keys side by side. No `recv` runs
             // until the whole batch is handled, so a rebalance (which librdkafka delivers only
             // inside `recv`) never finds a record in flight.
@@ -355,6 +360,42 @@ impl<P: Processor> Driver<P> {
             .filter(|(received_under, _)| *received_under == current)
             .map(|(_, message)| message)
             .collect()
+    }
+
+    /// The records of `batch` before their partition's stop offset (`stop_at`); the
+    /// partitions of the others are paused, so a run up to a point leaves the rest unread
+    /// and uncommitted.
+    fn hold_back<'c>(
+        &self,
+        consumer: &GroupConsumer,
+        batch: Vec<BorrowedMessage<'c>>,
+        group: &str,
+    ) -> Vec<BorrowedMessage<'c>> {
+        if self.config.stop_at.is_empty() {
+            return batch;
+        }
+        let mut reached = TopicPartitionList::new();
+        let kept = batch
+            .into_iter()
+            .filter(|message| {
+                let place = (message.topic().to_owned(), message.partition());
+                let beyond = self
+                    .config
+                    .stop_at
+                    .get(&place)
+                    .is_some_and(|&stop| message.offset() >= stop);
+                if beyond && reached.find_partition(&place.0, place.1).is_none() {
+                    reached.add_partition(&place.0, place.1);
+                }
+                !beyond
+            })
+            .collect();
+        if reached.count() > 0
+            && let Err(error) = consumer.pause(&reached)
+        {
+            tracing::warn!(%error, %group, "partitions at their stop offset not paused");
+        }
+        kept
     }
 
     /// Handles one key's records in offset order; stops at the first interruption.

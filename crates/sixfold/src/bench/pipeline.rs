@@ -151,6 +151,7 @@ pub async fn pipeline(settings: &Settings, records: usize) -> Result<()> {
         topics: vec![topic.clone()],
         retry_delays: Vec::new(),
         fetch_wait: None,
+        stop_at: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run_processor(
