@@ -80,6 +80,7 @@ impl Cluster {
             retry_delays: vec![],
             fetch_wait: None,
             stop_at: Default::default(),
+            group: None,
         };
         let context = RuntimeContext {
             kafka: kafka(),

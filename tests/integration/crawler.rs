@@ -198,6 +198,7 @@ impl CrawlerInstance {
             retry_delays: vec![],
             fetch_wait: None,
             stop_at: Default::default(),
+            group: None,
         };
         let context = RuntimeContext {
             kafka: kafka(),

@@ -28,6 +28,7 @@ async fn run_until_dead_letters(h: &Harness, name: &str, input: &str, dead: usiz
         retry_delays: vec![],
         fetch_wait: None,
         stop_at: Default::default(),
+        group: None,
     };
     let running = tokio::spawn(run_processor(
         Arc::new(h.processor("only")),

@@ -143,6 +143,7 @@ impl Service {
             retry_delays: vec![],
             fetch_wait: None,
             stop_at: Default::default(),
+            group: None,
         };
         let context = RuntimeContext {
             kafka: kafka(),
@@ -493,6 +494,7 @@ impl Service {
                 retry_delays: vec![Duration::from_millis(300)],
                 fetch_wait: None,
                 stop_at: Default::default(),
+                group: None,
             };
             let context = RuntimeContext {
                 kafka: kafka(),

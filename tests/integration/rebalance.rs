@@ -43,6 +43,7 @@ async fn two_instances_split_partitions_and_survive_one_leaving() -> Result<()> 
         retry_delays: vec![],
         fetch_wait: None,
         stop_at: Default::default(),
+        group: None,
     };
     let start = |instance: &str| {
         let token = CancellationToken::new();

@@ -1,14 +1,15 @@
 //! `sixfold replay`: the URL shortener's views (store rows and Redis keys) wiped and replayed
 //! from the beginning of its topics come back identical; a replay refuses a group with live
 //! members, resumes from the committed offsets without `--from`, replays nothing from a time
-//! after the last record, and with `--to` stops there, leaving the rest to a resume.
+//! after the last record, and with `--to` stops there, leaving the rest to a resume; with
+//! `--rebuild` it builds the same views under a new namespace and swaps them in.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use redis::AsyncCommands;
-use sixfold::replay::{From, replay};
+use sixfold::replay::{From, rebuild, replay};
 use sixfold::settings::Settings;
 use sixfold::{Clients, Systems};
 use sixfold_runtime::codec::EventSchema;
@@ -306,6 +307,87 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
         differ.is_empty(),
         "views differ after --to and a resume: {differ:?}"
     );
+
+    // --rebuild: fresh views under a new namespace, built by a group of their own, then
+    // swapped in: the same as the live ones, and a processor started afterwards writes there.
+    let report = rebuild(&third, "urls", None, true, &stop)
+        .await
+        .context("rebuild")?;
+    ensure!(
+        report.old_namespace == prefix && report.new_namespace.starts_with(&format!("{prefix}-r")),
+        "{report:?}"
+    );
+    ensure!(
+        report.records == 24,
+        "rebuilt from {} records",
+        report.records
+    );
+    let strip = |views: BTreeMap<String, String>, namespace: &str| -> BTreeMap<String, String> {
+        views
+            .into_iter()
+            .map(|(key, value)| (key.replacen(namespace, "<ns>", 1), value))
+            .collect()
+    };
+    let live = strip(views(&third, &prefix).await?, &prefix);
+    let rebuilt = strip(
+        views(&third, &report.new_namespace).await?,
+        &report.new_namespace,
+    );
+    ensure!(
+        live == rebuilt && live.len() >= 24,
+        "rebuilt views differ: {live:?} vs {rebuilt:?}"
+    );
+    let active = sixfold::views::active_settings(&third, clients.store.as_ref()).await?;
+    ensure!(
+        active.urls.namespace == report.new_namespace,
+        "in use: {}",
+        active.urls.namespace
+    );
+    let after = UrlCreated {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        occurred_at: now_ms(),
+        short_code: "rp-after-link".into(),
+        long_url: "https://example.com/after".into(),
+        custom_alias: true,
+        redirect: RedirectStatus::Found,
+        expires_at: None,
+        created_by: Some("replay-test".into()),
+    };
+    clients
+        .producer
+        .send_event(
+            &clients.codec,
+            &third.urls.created_topic,
+            &created_schema,
+            "rp-after-link",
+            &after,
+        )
+        .await?;
+    let swapped = Clients::connect(&active, Metrics::new()).await?;
+    let systems = Systems::new(&active, &swapped, stop.clone())?;
+    let token = stop.child_token();
+    let processor = sixfold::run_processor_only(&active, &swapped, &systems, "urls", token.clone());
+    let landed = async {
+        wait_for("the new link in the rebuilt views", PATIENCE, || async {
+            views(&active, &report.new_namespace)
+                .await
+                .is_ok_and(|v| v.keys().any(|k| k.contains("rp-after-link")))
+        })
+        .await
+    };
+    tokio::select! {
+        result = processor => anyhow::bail!("the processor stopped: {result:?}"),
+        landed = landed => landed?,
+    }
+    token.cancel();
+    ensure!(
+        !views(&third, &prefix)
+            .await?
+            .keys()
+            .any(|k| k.contains("rp-after-link")),
+        "the old views got the new link"
+    );
+
     ensure!(
         "earliest".parse::<From>()? == From::Earliest
             && "2026-11-27T10:00:00Z".parse::<From>()? == From::Time(1_795_773_600_000)

@@ -136,6 +136,7 @@ impl Feed {
             retry_delays: vec![],
             fetch_wait: None,
             stop_at: Default::default(),
+            group: None,
         };
         let context = RuntimeContext {
             kafka: kafka(),

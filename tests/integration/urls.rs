@@ -120,6 +120,7 @@ impl Shortener {
             retry_delays: vec![],
             fetch_wait: None,
             stop_at: Default::default(),
+            group: None,
         };
         let context = RuntimeContext {
             kafka: kafka(),

@@ -16,6 +16,7 @@ pub mod dlq;
 pub mod embedded;
 pub mod replay;
 pub mod settings;
+pub mod views;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -104,19 +105,38 @@ pub fn topics_list(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// `sixfold replay`: checks, replays with progress on stderr, prints a summary.
+/// `sixfold replay`: checks, replays (or rebuilds beside the live views) with progress on
+/// stderr, prints a summary.
 pub async fn replay_command(
     settings: &Settings,
     processor: &str,
-    from: Option<&str>,
-    to: Option<&str>,
+    range: (Option<&str>, Option<&str>),
+    rebuild: bool,
     force: bool,
     shutdown: CancellationToken,
 ) -> Result<()> {
     replay::check_processor(processor)?;
-    let from: Option<replay::From> = from.map(str::parse).transpose()?;
-    let to: Option<replay::From> = to.map(str::parse).transpose()?;
+    let from: Option<replay::From> = range.0.map(str::parse).transpose()?;
+    let to: Option<replay::From> = range.1.map(str::parse).transpose()?;
+    if rebuild {
+        if to.is_some() {
+            bail!("--to does not go with --rebuild: a rebuilt view is swapped in up to date");
+        }
+        let report = replay::rebuild(settings, processor, from, force, &shutdown).await?;
+        println!(
+            "rebuilt {processor} from {} records in {:.1} s (group {}): its views are now under \
+             {}.\nStart `{processor}` and restart every ingress to use them; the old views can \
+             then be deleted: store namespaces {old} and {old}.*, Redis keys {old}:*.",
+            report.records,
+            report.elapsed.as_secs_f64(),
+            report.group,
+            report.new_namespace,
+            old = report.old_namespace,
+        );
+        return Ok(());
+    }
     let clients = Clients::connect(settings, Metrics::new()).await?;
+    let settings = &views::active_settings(settings, clients.store.as_ref()).await?;
     let systems = Systems::new(settings, &clients, shutdown.clone())?;
     let report = replay::replay(
         settings, &clients, &systems, processor, from, to, force, &shutdown,
@@ -255,6 +275,7 @@ pub async fn registry(settings: &Settings, shutdown: CancellationToken) -> Resul
 /// `sixfold ingress`: the HTTP front door until shutdown.
 pub async fn ingress(settings: &Settings, shutdown: CancellationToken) -> Result<()> {
     let clients = Clients::connect(settings, Metrics::new()).await?;
+    let settings = &views::active_settings(settings, clients.store.as_ref()).await?;
     let systems = Systems::new(settings, &clients, shutdown.clone())?;
     serve_ingress(settings, &Arc::new(clients), &systems, None, shutdown).await
 }
@@ -268,17 +289,13 @@ pub async fn processor(settings: &Settings, name: &str, shutdown: CancellationTo
         clients.metrics.clone(),
         shutdown.clone(),
     ));
+    let settings = &views::active_settings(settings, clients.store.as_ref()).await?;
     let systems = Systems::new(settings, &clients, shutdown.clone())?;
-    let result = run_named_processor(
-        settings,
-        &clients,
-        &systems,
-        name,
-        shutdown,
-        true,
-        BTreeMap::new(),
-    )
-    .await;
+    let options = RunOptions {
+        side_tasks: true,
+        ..RunOptions::default()
+    };
+    let result = run_processor_with(settings, &clients, &systems, name, options, shutdown).await;
     metrics_server.abort();
     result
 }
@@ -548,6 +565,18 @@ pub fn input_topics(systems: &Systems, name: &str) -> Result<Vec<String>> {
     })
 }
 
+/// How a processor runs, besides its settings.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Also the loops that run beside the processor in production (the URL purge, the
+    /// notification scheduler, the crawler's fetch loop); a replay runs without them.
+    pub side_tasks: bool,
+    /// Per input partition, where to stop reading (records at or after stay unread).
+    pub stop_at: BTreeMap<(String, i32), i64>,
+    /// A consumer group other than the processor's own (a rebuild beside the live views).
+    pub group: Option<String>,
+}
+
 /// The processor `name` alone, without the loops that run beside it in production (the URL
 /// purge, the notification scheduler, the crawler's fetch loop): what a replay needs.
 pub async fn run_processor_only(
@@ -557,37 +586,33 @@ pub async fn run_processor_only(
     name: &str,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    run_processor_until(settings, clients, systems, name, BTreeMap::new(), shutdown).await
+    run_processor_with(
+        settings,
+        clients,
+        systems,
+        name,
+        RunOptions::default(),
+        shutdown,
+    )
+    .await
 }
 
-/// [`run_processor_only`] that leaves the records at or after `stop_at`'s offsets unread.
-pub async fn run_processor_until(
+/// Runs the processor `name` (one of [`PROCESSORS`]) as `options` say until shutdown.
+pub async fn run_processor_with(
     settings: &Settings,
     clients: &Clients,
     systems: &Systems,
     name: &str,
-    stop_at: BTreeMap<(String, i32), i64>,
+    options: RunOptions,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    run_named_processor(settings, clients, systems, name, shutdown, false, stop_at).await
-}
-
-/// Runs the processor `name` (one of [`PROCESSORS`]) until shutdown; with `side_tasks`, also
-/// the loops that run beside it.
-async fn run_named_processor(
-    settings: &Settings,
-    clients: &Clients,
-    systems: &Systems,
-    name: &str,
-    shutdown: CancellationToken,
-    side_tasks: bool,
-    stop_at: BTreeMap<(String, i32), i64>,
-) -> Result<()> {
+    let side_tasks = options.side_tasks;
     let catalog = load_catalog(settings)?;
     let mut config = catalog
         .processor(name)
         .with_context(|| format!("topics.yaml has no processor {name}"))?;
-    config.stop_at = stop_at;
+    config.stop_at = options.stop_at;
+    config.group = options.group;
     let context = clients.context(settings);
     let result = match name {
         sixfold_urls::PROCESSOR => {
@@ -691,6 +716,7 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
         embedded::wait_until_answers("registry", settings.registry.listen).await?;
     }
     let clients = Arc::new(Clients::connect(settings, Metrics::new()).await?);
+    let settings = &views::active_settings(settings, clients.store.as_ref()).await?;
     let systems = Arc::new(Systems::new(settings, &clients, shutdown.clone())?);
     {
         let (s, c, sys, token) = (
@@ -714,7 +740,11 @@ async fn run_components(settings: &Settings, shutdown: CancellationToken) -> Res
             shutdown.clone(),
         );
         tasks.spawn(async move {
-            run_named_processor(&s, &c, &sys, name, token, true, BTreeMap::new())
+            let options = RunOptions {
+                side_tasks: true,
+                ..RunOptions::default()
+            };
+            run_processor_with(&s, &c, &sys, name, options, token)
                 .await
                 .with_context(|| format!("{name} processor"))
         });

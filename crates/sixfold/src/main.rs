@@ -50,6 +50,10 @@ enum Command {
         /// topic:partition=offset pairs (exclusive); later records stay for the processor.
         #[arg(long)]
         to: Option<String>,
+        /// Build fresh views under a new namespace in a group of their own while the live
+        /// processor serves the old ones, then swap them in (once its instances are stopped).
+        #[arg(long)]
+        rebuild: bool,
         /// Replay even when the broker cannot describe the group (every instance is stopped).
         #[arg(long)]
         force: bool,
@@ -259,13 +263,14 @@ async fn main() -> Result<()> {
             processor,
             from,
             to,
+            rebuild,
             force,
         } => {
             sixfold::replay_command(
                 &settings,
                 &processor,
-                from.as_deref(),
-                to.as_deref(),
+                (from.as_deref(), to.as_deref()),
+                rebuild,
                 force,
                 shutdown,
             )

@@ -341,6 +341,85 @@ fn left(client: &BaseConsumer, spans: &[Span]) -> Result<i64> {
         .sum())
 }
 
+/// Follows a replay's processor: what its group has committed, and what it has read.
+struct Progress<'a> {
+    client: &'a BaseConsumer,
+    processor: &'a str,
+    topics: &'a [String],
+    clients: &'a Clients,
+}
+
+impl Progress<'_> {
+    /// Records of the input topics the processor has read in this process.
+    fn consumed(&self) -> u64 {
+        self.topics
+            .iter()
+            .map(|topic| {
+                self.clients
+                    .metrics
+                    .consumed
+                    .with_label_values(&[self.processor, topic.as_str()])
+                    .get()
+            })
+            .sum()
+    }
+
+    /// Waits until the group has committed every span up to its end and the processor has
+    /// read the spans' records (beyond the `consumed_before` it had read already), printing
+    /// progress every second. Fails if the processor stops first; `resume` says how to go on
+    /// after an interruption.
+    async fn until_done(
+        &self,
+        spans: &[Span],
+        consumed_before: u64,
+        running: &mut std::pin::Pin<&mut impl std::future::Future<Output = Result<()>>>,
+        stop: &CancellationToken,
+        resume: &str,
+    ) -> Result<()> {
+        let processor = self.processor;
+        let total: i64 = spans.iter().map(|s| s.end - s.start).sum();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last = (Instant::now(), total);
+        loop {
+            tokio::select! {
+                result = running.as_mut() => {
+                    result?;
+                    if stop.is_cancelled() {
+                        bail!(
+                            "interrupted; run `sixfold replay --processor {processor}` again \
+                             (without {resume}) to resume"
+                        );
+                    }
+                    bail!("the processor stopped before the replay was done");
+                }
+                _ = tick.tick() => {}
+            }
+            let remaining = match left(self.client, spans) {
+                Ok(remaining) => remaining,
+                Err(error) => {
+                    // One slow broker answer does not end a long replay: try again next second.
+                    tracing::warn!(%error, "replay progress not read");
+                    continue;
+                }
+            };
+            let rate = (last.1 - remaining) as f64 / last.0.elapsed().as_secs_f64();
+            last = (Instant::now(), remaining);
+            // Committed offsets alone could say "done" when the reset did not take (a broker
+            // that kept the group's old positions): the processor must also have read every
+            // record.
+            let consumed = self.consumed().saturating_sub(consumed_before);
+            let done = total - remaining;
+            eprintln!(
+                "replay {processor}: {done}/{total} records ({:.0}%), {rate:.0} records/s, {remaining} left",
+                done as f64 * 100.0 / total.max(1) as f64
+            );
+            if remaining == 0 && consumed >= total as u64 {
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// Replays `processor` from `from` (or from its committed offsets) to `to` (or the end of its
 /// input topics as they are now), printing progress to stderr every second; `stop`
 /// interrupts it (resumable).
@@ -383,67 +462,187 @@ pub async fn replay(
     } else {
         BTreeMap::new()
     };
-    let running = crate::run_processor_until(
+    let options = crate::RunOptions {
+        stop_at,
+        ..crate::RunOptions::default()
+    };
+    let progress = Progress {
+        client: &client,
+        processor,
+        topics: &topics,
+        clients,
+    };
+    let read_before = progress.consumed();
+    let running = crate::run_processor_with(
         settings,
         clients,
         systems,
         processor,
-        stop_at,
+        options,
         shutdown.clone(),
     );
     tokio::pin!(running);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last = (Instant::now(), total);
-    loop {
-        tokio::select! {
-            result = &mut running => {
-                result?;
-                if stop.is_cancelled() {
-                    bail!(
-                        "interrupted; run `sixfold replay --processor {processor}` (without \
-                         --from, with the same --to) to resume"
-                    );
-                }
-                bail!("the processor stopped before the replay was done");
-            }
-            _ = tick.tick() => {}
-        }
-        let remaining = match left(&client, &spans) {
-            Ok(remaining) => remaining,
-            Err(error) => {
-                // One slow broker answer does not end a long replay: try again next second.
-                tracing::warn!(%error, "replay progress not read");
-                continue;
-            }
-        };
-        let rate = (last.1 - remaining) as f64 / last.0.elapsed().as_secs_f64();
-        last = (Instant::now(), remaining);
-        // Committed offsets alone could say "done" when the reset did not take (a broker that
-        // kept the group's old positions): the processor must also have read every record.
-        let consumed: u64 = topics
-            .iter()
-            .map(|topic| {
-                clients
-                    .metrics
-                    .consumed
-                    .with_label_values(&[processor, topic.as_str()])
-                    .get()
-            })
-            .sum();
-        let done = total - remaining;
-        eprintln!(
-            "replay {processor}: {done}/{total} records ({:.0}%), {rate:.0} records/s, {remaining} left",
-            done as f64 * 100.0 / total as f64
-        );
-        if remaining == 0 && consumed >= total as u64 {
-            break;
-        }
-    }
+    progress
+        .until_done(
+            &spans,
+            read_before,
+            &mut running,
+            stop,
+            "--from, with the same --to",
+        )
+        .await?;
     shutdown.cancel();
     running.await?;
     Ok(ReplayReport {
         spans,
         records: total,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone)]
+pub struct RebuildReport {
+    /// The namespace the views were in.
+    pub old_namespace: String,
+    /// The namespace of the rebuilt views, now in use.
+    pub new_namespace: String,
+    /// The consumer group that built them.
+    pub group: String,
+    /// Records replayed, before and after the live processor stopped.
+    pub records: i64,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// `sixfold replay --rebuild`: builds `processor`'s views afresh under a new namespace in a
+/// consumer group of its own while the live processor keeps serving the old ones; once caught
+/// up, waits until every live instance is stopped (`force`: they are), catches up with the
+/// last records, hands the rebuild group's offsets to the processor's group and points the
+/// processor's views at the new namespace ([`crate::views`]). Processes started afterwards
+/// use the new views; the old ones are left for the operator to delete.
+pub async fn rebuild(
+    settings: &Settings,
+    processor: &str,
+    from: Option<From>,
+    force: bool,
+    stop: &CancellationToken,
+) -> Result<RebuildReport> {
+    check_processor(processor)?;
+    if !crate::views::REBUILDABLE.contains(&processor) {
+        bail!(
+            "{processor} cannot be rebuilt beside its views; rebuildable: {}",
+            crate::views::REBUILDABLE.join(", ")
+        );
+    }
+    let started = Instant::now();
+    let probe = Clients::connect(settings, sixfold_runtime::metrics::Metrics::new()).await?;
+    let live = crate::views::active_settings(settings, probe.store.as_ref()).await?;
+    drop(probe);
+    let mut fresh = live.clone();
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S").to_string();
+    let namespace = crate::views::namespace_mut(&mut fresh, processor)
+        .context("a rebuildable processor has a namespace")?;
+    let old_namespace = namespace.clone();
+    let configured = crate::views::namespace_mut(&mut settings.clone(), processor)
+        .map(|n| n.clone())
+        .unwrap_or_default();
+    let new_namespace = format!("{configured}-r{stamp}");
+    *namespace = new_namespace.clone();
+    let group = format!("{processor}.rebuild-{stamp}");
+
+    let clients = Clients::connect(&fresh, sixfold_runtime::metrics::Metrics::new()).await?;
+    let shutdown = stop.child_token();
+    let systems = Systems::new(&fresh, &clients, shutdown.clone())?;
+    let topics = crate::input_topics(&systems, processor)?;
+    let client = group_client(&fresh, &group)?;
+    let first = plan(
+        &fresh,
+        &client,
+        &topics,
+        Some(from.as_ref().unwrap_or(&From::Earliest)),
+        None,
+    )?;
+    let options = crate::RunOptions {
+        group: Some(group.clone()),
+        ..crate::RunOptions::default()
+    };
+    let progress = Progress {
+        client: &client,
+        processor,
+        topics: &topics,
+        clients: &clients,
+    };
+    let running = crate::run_processor_with(
+        &fresh,
+        &clients,
+        &systems,
+        processor,
+        options,
+        shutdown.clone(),
+    );
+    tokio::pin!(running);
+    let resume = "--rebuild: a rebuild starts over; its partial views stay under their namespace";
+    progress
+        .until_done(&first, 0, &mut running, stop, resume)
+        .await?;
+
+    // Caught up with the start: the live instances must stop before the hand-over.
+    let live_client = group_client(&fresh, processor)?;
+    let mut told = false;
+    loop {
+        match ensure_stopped(&live_client, processor, force) {
+            Ok(()) => break,
+            Err(error) if error.to_string().contains("live members") => {
+                if !told {
+                    eprintln!(
+                        "rebuild {processor}: caught up under {new_namespace}; stop every \
+                         `{processor}` instance to swap ({error})"
+                    );
+                    told = true;
+                }
+                tokio::select! {
+                    result = running.as_mut() => {
+                        result?;
+                        bail!("the rebuild stopped while waiting for the live instances");
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    // The records the live instances took in meanwhile.
+    let last = plan(&fresh, &client, &topics, None, None)?;
+    progress
+        .until_done(&last, 0, &mut running, stop, resume)
+        .await?;
+    shutdown.cancel();
+    running.await?;
+
+    // Hand-over: the processor's group continues where the rebuild stopped, on the new views.
+    let mut handover = TopicPartitionList::new();
+    for span in &last {
+        handover.add_partition_offset(&span.topic, span.partition, Offset::Offset(span.end))?;
+    }
+    live_client
+        .commit(&handover, CommitMode::Sync)
+        .with_context(|| format!("hand the rebuild's offsets to group {processor}"))?;
+    crate::views::set_pointer(
+        clients.store.as_ref(),
+        processor,
+        &crate::views::Pointer {
+            configured,
+            active: new_namespace.clone(),
+        },
+    )
+    .await?;
+    let records = first.iter().chain(&last).map(|s| s.end - s.start).sum();
+    Ok(RebuildReport {
+        old_namespace,
+        new_namespace,
+        group,
+        records,
         elapsed: started.elapsed(),
     })
 }

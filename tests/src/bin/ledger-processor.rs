@@ -53,6 +53,7 @@ async fn main() -> Result<()> {
         retry_delays: vec![],
         fetch_wait: None,
         stop_at: Default::default(),
+        group: None,
     };
     run_processor(Arc::new(processor), config, context, shutdown::on_signal()).await?;
     Ok(())

@@ -82,6 +82,7 @@ async fn main() -> Result<()> {
         retry_delays: vec![],
         fetch_wait: None,
         stop_at: Default::default(),
+        group: None,
     };
     let context = RuntimeContext {
         kafka: kafka(),

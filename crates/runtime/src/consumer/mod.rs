@@ -96,6 +96,10 @@ pub struct ProcessorConfig {
     /// are left unhandled and uncommitted (their partition is paused), for a replay up to a
     /// point. Empty for a processor that runs on.
     pub stop_at: BTreeMap<(String, i32), i64>,
+    /// Consumer group of the input topics when it is not `name` (a rebuild beside the live
+    /// processor); its retry tiers are then read in `<group>.retry.<n>` groups. Retry and DLQ
+    /// topics stay `name`'s.
+    pub group: Option<String>,
 }
 
 /// Shared clients a processor runs with.
@@ -150,14 +154,17 @@ pub async fn run_processor<P: Processor>(
 ) -> Result<(), ConsumerError> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut lanes = vec![Lane {
-        group: config.name.clone(),
+        group: config.group.clone().unwrap_or_else(|| config.name.clone()),
         topics: config.topics.clone(),
         is_retry: false,
     }];
     for tier in 1..=config.retry_delays.len() {
         let topic = failure::retry_topic(&config.name, tier);
         lanes.push(Lane {
-            group: topic.clone(),
+            group: match &config.group {
+                Some(group) => failure::retry_topic(group, tier),
+                None => topic.clone(),
+            },
             topics: vec![topic],
             is_retry: true,
         });

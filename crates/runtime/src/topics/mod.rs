@@ -224,6 +224,7 @@ impl Catalog {
             retry_delays: self.delays_of(entry),
             fetch_wait: entry.fetch_wait.as_ref().map(|d| d.0),
             stop_at: Default::default(),
+            group: None,
         })
     }
 

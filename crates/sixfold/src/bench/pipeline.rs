@@ -152,6 +152,7 @@ pub async fn pipeline(settings: &Settings, records: usize) -> Result<()> {
         retry_delays: Vec::new(),
         fetch_wait: None,
         stop_at: Default::default(),
+        group: None,
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run_processor(

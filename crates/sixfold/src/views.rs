@@ -1,0 +1,80 @@
+//! Which namespace a processor's views live in: the configured one, or the one a
+//! `sixfold replay --rebuild` built beside it and swapped in.
+//!
+//! Every system keeps its store namespaces and Redis keys under its `namespace` setting. A
+//! rebuild writes a fresh copy under `<namespace>-r<time>` and, once it has caught up, records
+//! it in the store (`sixfold.views` / `<processor>`, JSON `{configured, active}`). Every
+//! process reads these pointers when it starts ([`active_settings`]), so the processor and the
+//! ingresses started after a swap use the new views. A pointer applies only while the setting
+//! still names the namespace it was made for: changing `namespace` in the settings wins.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sixfold_store::Store;
+
+use crate::settings::Settings;
+
+/// Store namespace of the pointers.
+const POINTERS: &str = "sixfold.views";
+
+/// Processors whose views can be rebuilt beside the live ones.
+pub const REBUILDABLE: &[&str] = &[
+    sixfold_urls::PROCESSOR,
+    sixfold_timeline::PROCESSOR,
+    sixfold_crawler::PROCESSOR,
+];
+
+/// One pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pointer {
+    /// The namespace the settings named when the pointer was made.
+    pub configured: String,
+    /// The namespace in use.
+    pub active: String,
+}
+
+/// The `namespace` setting of `processor`'s system, if it is rebuildable.
+pub fn namespace_mut<'s>(settings: &'s mut Settings, processor: &str) -> Option<&'s mut String> {
+    match processor {
+        sixfold_urls::PROCESSOR => Some(&mut settings.urls.namespace),
+        sixfold_timeline::PROCESSOR => Some(&mut settings.timeline.namespace),
+        sixfold_crawler::PROCESSOR => Some(&mut settings.crawler.namespace),
+        _ => None,
+    }
+}
+
+/// The pointer of `processor`, if a rebuild made one.
+pub async fn pointer(store: &dyn Store, processor: &str) -> Result<Option<Pointer>> {
+    let Some(bytes) = store.kv().get(POINTERS, processor).await? else {
+        return Ok(None);
+    };
+    Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+        format!("the view pointer of {processor} in {POINTERS} is not JSON")
+    })?))
+}
+
+/// Points `processor`'s views at `pointer.active`.
+pub async fn set_pointer(store: &dyn Store, processor: &str, pointer: &Pointer) -> Result<()> {
+    store
+        .kv()
+        .put(POINTERS, processor, serde_json::to_vec(pointer)?)
+        .await?;
+    Ok(())
+}
+
+/// `settings` with each rebuildable system's namespace replaced by its active one.
+pub async fn active_settings(settings: &Settings, store: &dyn Store) -> Result<Settings> {
+    let mut active = settings.clone();
+    for processor in REBUILDABLE {
+        let Some(pointer) = pointer(store, processor).await? else {
+            continue;
+        };
+        if let Some(namespace) = namespace_mut(&mut active, processor)
+            && *namespace == pointer.configured
+        {
+            tracing::info!(processor, namespace = %pointer.active, "views rebuilt beside the configured ones are in use");
+            *namespace = pointer.active;
+        }
+    }
+    Ok(active)
+}
