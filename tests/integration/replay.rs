@@ -34,9 +34,10 @@ fn settings(prefix: &str, registry: &str, dir: &std::path::Path, db: &str) -> Re
              store: {{sqlite_path: {store}}}\n\
              topics: {{file: {root}/topics.yaml}}\n\
              urls: {{namespace: {prefix}, created_topic: {prefix}.created, clicked_topic: {prefix}.clicked}}\n\
+             timeline: {{namespace: {prefix}-tl, posted_topic: {prefix}.posted, deleted_topic: {prefix}.deleted, follow_topic: {prefix}.follow, fanout_topic: {prefix}.fanout}}\n\
              chat: {{token_secret: replay-test-chat-token-secret-0123456789, media_dir: {media}}}\n\
              notify: {{templates_dir: {root}/templates}}\n\
-             crawler: {{content_dir: {crawl}}}\n",
+             crawler: {{content_dir: {crawl}, namespace: {prefix}-cr, discovered_topic: {prefix}.discovered, fetched_topic: {prefix}.fetched}}\n",
             redis = redis_url(),
             store = dir.join(format!("{db}.db")).display(),
             media = dir.join("media").display(),
@@ -393,6 +394,292 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
             && "2026-11-27T10:00:00Z".parse::<From>()? == From::Time(1_795_773_600_000)
             && "nonsense".parse::<From>().is_err(),
         "--from parsing"
+    );
+    Ok(())
+}
+
+/// The timeline's views (store rows and Redis keys) wiped and replayed with `sixfold replay`
+/// come back identical: follows, an unfollow and tweets of two authors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timeline_views_wiped_and_replayed_come_back_identical() -> Result<()> {
+    use sixfold_timeline::events::{
+        FOLLOW_CHANGED_SCHEMA, FollowAction, FollowChanged, TWEET_POSTED_SCHEMA, TweetPosted,
+    };
+    let prefix = unique("replay");
+    let dir = tempfile::tempdir()?;
+    let registry = TestRegistry::start().await?;
+    let first = settings(&prefix, &registry.url, dir.path(), "first")?;
+    let t = &first.timeline;
+    create_topics(&[
+        (&t.posted_topic, 2),
+        (&t.deleted_topic, 2),
+        (&t.follow_topic, 2),
+        (&t.fanout_topic, 2),
+        (&dlq_topic("timeline"), 4),
+    ])
+    .await?;
+    let clients = Clients::connect(&first, Metrics::new()).await?;
+    let follow_schema = EventSchema::parse(FOLLOW_CHANGED_SCHEMA)?;
+    let posted_schema = EventSchema::parse(TWEET_POSTED_SCHEMA)?;
+    let at = now_ms() - 3_600_000;
+    let follows = [
+        ("bo", "al", FollowAction::Follow),
+        ("cy", "al", FollowAction::Follow),
+        ("cy", "bo", FollowAction::Follow),
+        ("al", "bo", FollowAction::Follow),
+        ("cy", "bo", FollowAction::Unfollow),
+    ];
+    for (i, (follower, followee, action)) in follows.into_iter().enumerate() {
+        let event = FollowChanged {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: at + i as i64,
+            follower_id: follower.into(),
+            followee_id: followee.into(),
+            action,
+        };
+        clients
+            .producer
+            .send_event(
+                &clients.codec,
+                &t.follow_topic,
+                &follow_schema,
+                followee,
+                &event,
+            )
+            .await?;
+    }
+    for i in 0..8_i64 {
+        let author = if i % 2 == 0 { "al" } else { "bo" };
+        let event = TweetPosted {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: at + 100 + i,
+            tweet_id: 900_000 + i,
+            author_id: author.into(),
+            content: format!("tweet {i}"),
+            media_urls: vec![],
+        };
+        clients
+            .producer
+            .send_event(
+                &clients.codec,
+                &t.posted_topic,
+                &posted_schema,
+                author,
+                &event,
+            )
+            .await?;
+    }
+    let records = (follows.len() + 8) as u64;
+    let stop = CancellationToken::new();
+    let systems = Systems::new(&first, &clients, stop.clone())?;
+    let handled = |clients: &Clients| -> u64 {
+        [&t.follow_topic, &t.posted_topic]
+            .iter()
+            .map(|topic| {
+                clients
+                    .metrics
+                    .processing_seconds
+                    .with_label_values(&["timeline", topic.as_str()])
+                    .get_sample_count()
+            })
+            .sum()
+    };
+    let token = stop.child_token();
+    let processor =
+        sixfold::run_processor_only(&first, &clients, &systems, "timeline", token.clone());
+    tokio::select! {
+        result = processor => anyhow::bail!("the processor stopped: {result:?}"),
+        built = wait_for("every record applied", PATIENCE, || async { handled(&clients) >= records }) => built?,
+    }
+    token.cancel();
+    let namespace = &first.timeline.namespace;
+    let before = views(&first, namespace).await?;
+    ensure!(before.len() >= 8, "the timeline's views: {before:?}");
+
+    wipe_redis(namespace).await?;
+    let second = settings(&prefix, &registry.url, dir.path(), "second")?;
+    let clients = Clients::connect(&second, Metrics::new()).await?;
+    let systems = Systems::new(&second, &clients, stop.clone())?;
+    ensure!(views(&second, namespace).await?.is_empty(), "wiped");
+    let report = replay(
+        &second,
+        &clients,
+        &systems,
+        "timeline",
+        Some(From::Earliest),
+        None,
+        true,
+        &stop,
+    )
+    .await
+    .context("replay the timeline")?;
+    ensure!(
+        report.records == records as i64,
+        "replayed {}",
+        report.records
+    );
+    let after = views(&second, namespace).await?;
+    let differ: Vec<_> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    ensure!(
+        differ.is_empty(),
+        "views differ after the replay: {differ:?}\n{before:?}\n{after:?}"
+    );
+    Ok(())
+}
+
+/// The crawler's frontier and page records wiped and replayed with `sixfold replay` come back
+/// identical: every result marks its URL done and takes it off the queue, whatever order the
+/// discoveries and results come back in, so nothing fetched is fetched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crawler_views_wiped_and_replayed_come_back_identical() -> Result<()> {
+    use sixfold_crawler::events::{
+        CRAWL_DISCOVERED_SCHEMA, CRAWL_FETCHED_SCHEMA, CrawlDiscovered, CrawlFetched,
+        DiscoverySource, FetchOutcome,
+    };
+    let prefix = unique("replay");
+    let dir = tempfile::tempdir()?;
+    let registry = TestRegistry::start().await?;
+    let first = settings(&prefix, &registry.url, dir.path(), "first")?;
+    let c = &first.crawler;
+    create_topics(&[
+        (&c.discovered_topic, 2),
+        (&c.fetched_topic, 2),
+        (&dlq_topic("crawler"), 4),
+    ])
+    .await?;
+    let clients = Clients::connect(&first, Metrics::new()).await?;
+    let discovered_schema = EventSchema::parse(CRAWL_DISCOVERED_SCHEMA)?;
+    let fetched_schema = EventSchema::parse(CRAWL_FETCHED_SCHEMA)?;
+    let at = now_ms() - 3_600_000;
+    let host = "replay.example";
+    for i in 0..6_i64 {
+        let event = CrawlDiscovered {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: at + i,
+            url: format!("http://{host}/p/{i}"),
+            host: host.into(),
+            crawl_id: "replay-crawl".into(),
+            depth: i32::from(i > 0),
+            priority: 0,
+            source: if i == 0 {
+                DiscoverySource::Seed
+            } else {
+                DiscoverySource::Link
+            },
+            discovered_from: (i > 0).then(|| format!("http://{host}/p/0")),
+            max_depth: Some(3),
+            allowed_domains: vec![],
+        };
+        clients
+            .producer
+            .send_event(
+                &clients.codec,
+                &c.discovered_topic,
+                &discovered_schema,
+                host,
+                &event,
+            )
+            .await?;
+    }
+    // The first three were fetched.
+    for i in 0..3_i64 {
+        let event = CrawlFetched {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: at + 100 + i,
+            url: format!("http://{host}/p/{i}"),
+            host: host.into(),
+            crawl_id: "replay-crawl".into(),
+            depth: i32::from(i > 0),
+            outcome: FetchOutcome::Fetched,
+            status_code: Some(200),
+            final_url: None,
+            content_type: Some("text/html".into()),
+            content_hash: Some(format!("{i:064x}")),
+            content_location: Some(format!("pages/{i:02}/{i:064x}")),
+            content_length: Some(1000 + i),
+            links_count: 5,
+            fetched_at: at + 100 + i,
+            ttfb_ms: Some(3),
+            error: None,
+        };
+        clients
+            .producer
+            .send_event(
+                &clients.codec,
+                &c.fetched_topic,
+                &fetched_schema,
+                host,
+                &event,
+            )
+            .await?;
+    }
+    let records = 9_u64;
+    let stop = CancellationToken::new();
+    let systems = Systems::new(&first, &clients, stop.clone())?;
+    let handled = |clients: &Clients| -> u64 {
+        [&c.discovered_topic, &c.fetched_topic]
+            .iter()
+            .map(|topic| {
+                clients
+                    .metrics
+                    .processing_seconds
+                    .with_label_values(&["crawler", topic.as_str()])
+                    .get_sample_count()
+            })
+            .sum()
+    };
+    let token = stop.child_token();
+    let processor =
+        sixfold::run_processor_only(&first, &clients, &systems, "crawler", token.clone());
+    tokio::select! {
+        result = processor => anyhow::bail!("the processor stopped: {result:?}"),
+        built = wait_for("every record applied", PATIENCE, || async { handled(&clients) >= records }) => built?,
+    }
+    token.cancel();
+    let namespace = &first.crawler.namespace;
+    let before = views(&first, namespace).await?;
+    let queued =
+        |views: &BTreeMap<String, String>| views.keys().filter(|k| k.contains(".queue")).count();
+    ensure!(
+        queued(&before) == 3,
+        "the three unfetched pages queued: {before:?}"
+    );
+
+    wipe_redis(namespace).await?;
+    let second = settings(&prefix, &registry.url, dir.path(), "second")?;
+    let clients = Clients::connect(&second, Metrics::new()).await?;
+    let systems = Systems::new(&second, &clients, stop.clone())?;
+    ensure!(views(&second, namespace).await?.is_empty(), "wiped");
+    let report = replay(
+        &second,
+        &clients,
+        &systems,
+        "crawler",
+        Some(From::Earliest),
+        None,
+        true,
+        &stop,
+    )
+    .await
+    .context("replay the crawler")?;
+    ensure!(
+        report.records == records as i64,
+        "replayed {}",
+        report.records
+    );
+    let after = views(&second, namespace).await?;
+    let differ: Vec<_> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    ensure!(
+        differ.is_empty(),
+        "views differ after the replay: {differ:?}\n{before:?}\n{after:?}"
     );
     Ok(())
 }

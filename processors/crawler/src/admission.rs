@@ -89,6 +89,13 @@ impl Processor for CrawlerProcessor {
             let page =
                 serde_json::to_vec(&event).map_err(|e| CrawlerError::Invalid(e.to_string()))?;
             c.frontier.save_page(&event.host, &event.url, &page).await?;
+            // The fetch loop marked it done already; a replay of the results needs this.
+            let tiers = c.settings.tiers;
+            c.frontier.settle(&event.host, &event.url, tiers).await?;
+            if let Some(final_url) = &event.final_url {
+                let host = crate::scheduler::host_of(final_url);
+                c.frontier.settle(&host, final_url, tiers).await?;
+            }
             c.metrics
                 .materialized
                 .with_label_values(&["crawler", "page"])
@@ -153,6 +160,9 @@ impl Crawler {
                     self.frontier
                         .enqueue(&host, seen.tier, &item, false)
                         .await?;
+                    self.frontier
+                        .unqueue_if_done(&host, seen.tier, &hash)
+                        .await?;
                     self.bloom_insert(&hash);
                     return Ok(Admission::Duplicate);
                 }
@@ -164,6 +174,9 @@ impl Crawler {
             }
         }
         self.frontier.enqueue(&host, tier, &item, true).await?;
+        // A result for the URL (a replay reads both topics at once) may have settled it
+        // between the claim and the queue.
+        self.frontier.unqueue_if_done(&host, tier, &hash).await?;
         self.bloom_insert(&hash);
         Ok(Admission::Queued)
     }

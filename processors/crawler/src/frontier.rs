@@ -170,6 +170,40 @@ impl Frontier {
             .await
     }
 
+    /// Records `url` as done and takes it off its host's queue (whichever of the `tiers` it is
+    /// in): what a `crawl.fetched` result means. Replaying the results into a wiped frontier
+    /// therefore leaves no fetched page to fetch again, in whatever order the discoveries and
+    /// results come back.
+    ///
+    /// Done is written before the queue entries go: an admission of the same URL that queues
+    /// it meanwhile then finds it done and takes it off again ([`Frontier::unqueue_if_done`]).
+    pub async fn settle(&self, host: &str, url: &str, tiers: usize) -> Result<(), StoreError> {
+        self.mark_done(host, url).await?;
+        let hash = url_hash(url);
+        for tier in 0..tiers.min(u8::MAX as usize) {
+            self.dequeue(host, &queue_key(tier as u8, &hash)).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the URL `hash` off its host's queue (tier `tier`) if it is done by now: an
+    /// admission calls it after queueing, in case a result settled the URL in between.
+    pub async fn unqueue_if_done(
+        &self,
+        host: &str,
+        tier: u8,
+        hash: &str,
+    ) -> Result<(), StoreError> {
+        if self
+            .seen(host, hash)
+            .await?
+            .is_some_and(|seen| seen.state == SeenState::Done)
+        {
+            self.dequeue(host, &queue_key(tier, hash)).await?;
+        }
+        Ok(())
+    }
+
     /// Queues a URL in its host's queue and makes sure the host is active without touching
     /// the politeness state of a host that already is. With `replace` false an entry already
     /// there is kept (its throttle count survives a repeated discovery).

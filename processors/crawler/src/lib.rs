@@ -8,7 +8,9 @@
 //!   ([`normalize`]), checks the crawl's scope (depth, allowed domains, length, repeated
 //!   segments), deduplicates it (an in-memory [`bloom`] filter for "certainly new", the store
 //!   for the exact answer) and queues it in its host's queue in the store ([`frontier`]),
-//!   tiered by depth. It also consumes `crawl.fetched` and records each result per host.
+//!   tiered by depth. It also consumes `crawl.fetched`: records each result per host and marks
+//!   the URL done (the fetch loop did already; a replay of the topics into a wiped frontier
+//!   thereby fetches nothing again).
 //! - The fetch loop ([`scheduler`], in every crawler process) takes hosts with work and a due
 //!   politeness time, leases each (a Redis key, so one process at a time fetches a host), and
 //!   fetches one URL per host at a time, up to `concurrency` hosts at once: robots.txt first

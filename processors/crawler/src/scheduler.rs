@@ -750,6 +750,6 @@ fn rules_of(record: &RobotsRecord, token: &str) -> Rules {
     }
 }
 
-fn host_of(url: &str) -> String {
+pub(crate) fn host_of(url: &str) -> String {
     Url::parse(url).map(|u| host_key(&u)).unwrap_or_default()
 }
