@@ -22,7 +22,9 @@
 //! Processors are idempotent, so replaying into existing views changes nothing; replaying into
 //! wiped views (store namespaces and Redis keys removed) rebuilds them. The notification
 //! processors and chat are refused: a replay would send notifications again (past the dedup
-//! window) and push old chat messages to connected users.
+//! window) and push old chat messages to connected users. Chat's views also depend on the
+//! order of events across its topics (a conversation's creation before its messages, a
+//! message before the receipts that cover it), and a replay reads its topics side by side.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
