@@ -398,6 +398,87 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
     Ok(())
 }
 
+/// Where a wipe-and-replay round keeps its data: the test's prefix, registry and directory.
+struct Round<'a> {
+    prefix: &'a str,
+    registry: &'a str,
+    dir: &'a std::path::Path,
+}
+
+impl Round<'_> {
+    /// Applies the `records` already produced to `topics` with `processor` under `first`'s
+    /// settings, checks the views with `check`, wipes them (a new store file, the namespace's
+    /// Redis keys), replays from the start with `sixfold replay` and compares: identical.
+    async fn build_wipe_replay_compare(
+        &self,
+        (first, clients): (&Settings, &Clients),
+        processor: &str,
+        namespace: &str,
+        topics: &[&String],
+        records: u64,
+        check: impl Fn(&BTreeMap<String, String>) -> Result<()>,
+    ) -> Result<()> {
+        let stop = CancellationToken::new();
+        let systems = Systems::new(first, clients, stop.clone())?;
+        let handled = || -> u64 {
+            topics
+                .iter()
+                .map(|topic| {
+                    clients
+                        .metrics
+                        .processing_seconds
+                        .with_label_values(&[processor, topic.as_str()])
+                        .get_sample_count()
+                })
+                .sum()
+        };
+        let token = stop.child_token();
+        let running =
+            sixfold::run_processor_only(first, clients, &systems, processor, token.clone());
+        tokio::select! {
+            result = running => anyhow::bail!("the processor stopped: {result:?}"),
+            built = wait_for("every record applied", PATIENCE, || async { handled() >= records }) => built?,
+        }
+        token.cancel();
+        let before = views(first, namespace).await?;
+        check(&before)?;
+
+        wipe_redis(namespace).await?;
+        let second = settings(self.prefix, self.registry, self.dir, "second")?;
+        let clients = Clients::connect(&second, Metrics::new()).await?;
+        let systems = Systems::new(&second, &clients, stop.clone())?;
+        ensure!(views(&second, namespace).await?.is_empty(), "wiped");
+        let report = replay(
+            &second,
+            &clients,
+            &systems,
+            processor,
+            Some(From::Earliest),
+            None,
+            true,
+            &stop,
+        )
+        .await
+        .with_context(|| format!("replay {processor}"))?;
+        ensure!(
+            report.records == records as i64,
+            "replayed {}",
+            report.records
+        );
+        let after = views(&second, namespace).await?;
+        let differ: Vec<_> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .collect();
+        ensure!(
+            differ.is_empty(),
+            "views differ after the replay: {differ:?}\n{before:?}\n{after:?}"
+        );
+        Ok(())
+    }
+}
+
 /// The timeline's views (store rows and Redis keys) wiped and replayed with `sixfold replay`
 /// come back identical: follows, an unfollow and tweets of two authors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -470,65 +551,24 @@ async fn timeline_views_wiped_and_replayed_come_back_identical() -> Result<()> {
             .await?;
     }
     let records = (follows.len() + 8) as u64;
-    let stop = CancellationToken::new();
-    let systems = Systems::new(&first, &clients, stop.clone())?;
-    let handled = |clients: &Clients| -> u64 {
-        [&t.follow_topic, &t.posted_topic]
-            .iter()
-            .map(|topic| {
-                clients
-                    .metrics
-                    .processing_seconds
-                    .with_label_values(&["timeline", topic.as_str()])
-                    .get_sample_count()
-            })
-            .sum()
+    let round = Round {
+        prefix: &prefix,
+        registry: &registry.url,
+        dir: dir.path(),
     };
-    let token = stop.child_token();
-    let processor =
-        sixfold::run_processor_only(&first, &clients, &systems, "timeline", token.clone());
-    tokio::select! {
-        result = processor => anyhow::bail!("the processor stopped: {result:?}"),
-        built = wait_for("every record applied", PATIENCE, || async { handled(&clients) >= records }) => built?,
-    }
-    token.cancel();
-    let namespace = &first.timeline.namespace;
-    let before = views(&first, namespace).await?;
-    ensure!(before.len() >= 8, "the timeline's views: {before:?}");
-
-    wipe_redis(namespace).await?;
-    let second = settings(&prefix, &registry.url, dir.path(), "second")?;
-    let clients = Clients::connect(&second, Metrics::new()).await?;
-    let systems = Systems::new(&second, &clients, stop.clone())?;
-    ensure!(views(&second, namespace).await?.is_empty(), "wiped");
-    let report = replay(
-        &second,
-        &clients,
-        &systems,
-        "timeline",
-        Some(From::Earliest),
-        None,
-        true,
-        &stop,
-    )
-    .await
-    .context("replay the timeline")?;
-    ensure!(
-        report.records == records as i64,
-        "replayed {}",
-        report.records
-    );
-    let after = views(&second, namespace).await?;
-    let differ: Vec<_> = before
-        .keys()
-        .chain(after.keys())
-        .filter(|k| before.get(*k) != after.get(*k))
-        .collect();
-    ensure!(
-        differ.is_empty(),
-        "views differ after the replay: {differ:?}\n{before:?}\n{after:?}"
-    );
-    Ok(())
+    round
+        .build_wipe_replay_compare(
+            (&first, &clients),
+            "timeline",
+            &first.timeline.namespace,
+            &[&t.follow_topic, &t.posted_topic],
+            records,
+            |before| {
+                ensure!(before.len() >= 8, "the timeline's views: {before:?}");
+                Ok(())
+            },
+        )
+        .await
 }
 
 /// The crawler's frontier and page records wiped and replayed with `sixfold replay` come back
@@ -617,69 +657,23 @@ async fn crawler_views_wiped_and_replayed_come_back_identical() -> Result<()> {
             )
             .await?;
     }
-    let records = 9_u64;
-    let stop = CancellationToken::new();
-    let systems = Systems::new(&first, &clients, stop.clone())?;
-    let handled = |clients: &Clients| -> u64 {
-        [&c.discovered_topic, &c.fetched_topic]
-            .iter()
-            .map(|topic| {
-                clients
-                    .metrics
-                    .processing_seconds
-                    .with_label_values(&["crawler", topic.as_str()])
-                    .get_sample_count()
-            })
-            .sum()
+    let round = Round {
+        prefix: &prefix,
+        registry: &registry.url,
+        dir: dir.path(),
     };
-    let token = stop.child_token();
-    let processor =
-        sixfold::run_processor_only(&first, &clients, &systems, "crawler", token.clone());
-    tokio::select! {
-        result = processor => anyhow::bail!("the processor stopped: {result:?}"),
-        built = wait_for("every record applied", PATIENCE, || async { handled(&clients) >= records }) => built?,
-    }
-    token.cancel();
-    let namespace = &first.crawler.namespace;
-    let before = views(&first, namespace).await?;
-    let queued =
-        |views: &BTreeMap<String, String>| views.keys().filter(|k| k.contains(".queue")).count();
-    ensure!(
-        queued(&before) == 3,
-        "the three unfetched pages queued: {before:?}"
-    );
-
-    wipe_redis(namespace).await?;
-    let second = settings(&prefix, &registry.url, dir.path(), "second")?;
-    let clients = Clients::connect(&second, Metrics::new()).await?;
-    let systems = Systems::new(&second, &clients, stop.clone())?;
-    ensure!(views(&second, namespace).await?.is_empty(), "wiped");
-    let report = replay(
-        &second,
-        &clients,
-        &systems,
-        "crawler",
-        Some(From::Earliest),
-        None,
-        true,
-        &stop,
-    )
-    .await
-    .context("replay the crawler")?;
-    ensure!(
-        report.records == records as i64,
-        "replayed {}",
-        report.records
-    );
-    let after = views(&second, namespace).await?;
-    let differ: Vec<_> = before
-        .keys()
-        .chain(after.keys())
-        .filter(|k| before.get(*k) != after.get(*k))
-        .collect();
-    ensure!(
-        differ.is_empty(),
-        "views differ after the replay: {differ:?}\n{before:?}\n{after:?}"
-    );
-    Ok(())
+    round
+        .build_wipe_replay_compare(
+            (&first, &clients),
+            "crawler",
+            &first.crawler.namespace,
+            &[&c.discovered_topic, &c.fetched_topic],
+            9,
+            |before| {
+                let queued = before.keys().filter(|k| k.contains(".queue")).count();
+                ensure!(queued == 3, "the three unfetched pages queued: {before:?}");
+                Ok(())
+            },
+        )
+        .await
 }
