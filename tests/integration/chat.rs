@@ -81,6 +81,7 @@ impl Cluster {
             fetch_wait: None,
             stop_at: Default::default(),
             group: None,
+            retry_in_place: false,
         };
         let context = RuntimeContext {
             kafka: kafka(),
@@ -447,6 +448,12 @@ async fn offline_recipient_gets_the_missed_messages_on_reconnect_and_by_sync() -
     for _ in 1..=5 {
         carol.until("ack", |_| true).await?;
     }
+    // Acked means stored; routing follows the ack. Dave connects once all five are routed to
+    // his inbox, or a late one could reach him live before the inbox (clients order by seq).
+    wait_for("the messages routed to dave's inbox", PATIENCE, || async {
+        cluster.a.chat.deliveries("message", "inbox") >= 5
+    })
+    .await?;
     let mut dave = cluster.connect(&base, "dave").await?;
     for i in 1..=5u64 {
         let message = dave.until("message", |_| true).await?;

@@ -199,6 +199,7 @@ impl CrawlerInstance {
             fetch_wait: None,
             stop_at: Default::default(),
             group: None,
+            retry_in_place: false,
         };
         let context = RuntimeContext {
             kafka: kafka(),

@@ -29,6 +29,7 @@ async fn run_until_dead_letters(h: &Harness, name: &str, input: &str, dead: usiz
         fetch_wait: None,
         stop_at: Default::default(),
         group: None,
+        retry_in_place: false,
     };
     let running = tokio::spawn(run_processor(
         Arc::new(h.processor("only")),

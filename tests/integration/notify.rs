@@ -144,6 +144,7 @@ impl Service {
             fetch_wait: None,
             stop_at: Default::default(),
             group: None,
+            retry_in_place: false,
         };
         let context = RuntimeContext {
             kafka: kafka(),
@@ -495,6 +496,7 @@ impl Service {
                 fetch_wait: None,
                 stop_at: Default::default(),
                 group: None,
+                retry_in_place: false,
             };
             let context = RuntimeContext {
                 kafka: kafka(),

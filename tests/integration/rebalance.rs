@@ -44,6 +44,7 @@ async fn two_instances_split_partitions_and_survive_one_leaving() -> Result<()> 
         fetch_wait: None,
         stop_at: Default::default(),
         group: None,
+        retry_in_place: false,
     };
     let start = |instance: &str| {
         let token = CancellationToken::new();

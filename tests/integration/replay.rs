@@ -344,6 +344,13 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
         "in use: {}",
         active.urls.namespace
     );
+    // The code allocator's counter and ledger are state, not a view: they stay where they were,
+    // or the first codes ever issued would be issued again.
+    ensure!(
+        active.urls.code_namespace.as_deref() == Some(prefix.as_str()),
+        "codes allocated under {:?}",
+        active.urls.code_namespace
+    );
     let after = UrlCreated {
         event_id: uuid::Uuid::new_v4().to_string(),
         occurred_at: now_ms(),

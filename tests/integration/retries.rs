@@ -66,6 +66,7 @@ async fn retries_then_dead_letters_with_headers() -> Result<()> {
         fetch_wait: None,
         stop_at: Default::default(),
         group: None,
+        retry_in_place: false,
     };
     let running = tokio::spawn(run_processor(
         Arc::new(h.processor("only")),

@@ -137,6 +137,7 @@ impl Feed {
             fetch_wait: None,
             stop_at: Default::default(),
             group: None,
+            retry_in_place: false,
         };
         let context = RuntimeContext {
             kafka: kafka(),

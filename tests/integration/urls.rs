@@ -121,6 +121,7 @@ impl Shortener {
             fetch_wait: None,
             stop_at: Default::default(),
             group: None,
+            retry_in_place: false,
         };
         let context = RuntimeContext {
             kafka: kafka(),

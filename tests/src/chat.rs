@@ -81,7 +81,7 @@ impl ChatNode {
             ChatDeps {
                 store: store.clone(),
                 redis,
-                redis_url: redis_settings(redis_cluster).any_node_url(),
+                redis_urls: redis_settings(redis_cluster).node_urls(),
                 producer: producer.clone(),
                 codec: codec.clone(),
                 metrics: metrics.clone(),
@@ -101,7 +101,7 @@ impl ChatNode {
             listener,
             &ingress,
             registry_url,
-            &redis_settings(redis_cluster).any_node_url(),
+            &redis_settings(redis_cluster).node_urls()[0],
             store,
             metrics.clone(),
             RateLimiter::disabled(),

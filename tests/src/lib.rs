@@ -173,7 +173,7 @@ pub fn serve_ingress(
     let readiness = Readiness::new(
         &kafka(),
         registry_url,
-        redis::Client::open(redis_url)?,
+        vec![redis::Client::open(redis_url)?],
         store,
     )?;
     let app = sixfold_ingress::app(settings, Arc::new(readiness), metrics, limiter, systems)?;

@@ -16,7 +16,8 @@ pub struct Readiness {
     broker: Arc<BaseConsumer>,
     registry_url: String,
     http: reqwest::Client,
-    redis: redis::Client,
+    /// One client per node to try: the single node, or a cluster's seeds.
+    redis: Vec<redis::Client>,
     store: Arc<dyn Store>,
 }
 
@@ -30,11 +31,12 @@ pub struct ReadinessReport {
 }
 
 impl Readiness {
-    /// Prepares the checks. Nothing is contacted until [`Readiness::check`].
+    /// Prepares the checks; `redis` holds one client per node to try (Redis answers when any
+    /// of them does). Nothing is contacted until [`Readiness::check`].
     pub fn new(
         kafka: &KafkaSettings,
         registry_url: &str,
-        redis: redis::Client,
+        redis: Vec<redis::Client>,
         store: Arc<dyn Store>,
     ) -> Result<Self, rdkafka::error::KafkaError> {
         let broker: BaseConsumer = kafka.client_config().create()?;
@@ -99,17 +101,25 @@ impl Readiness {
     }
 
     async fn check_redis(&self) -> Result<(), String> {
-        let ping = async {
-            let mut connection = self.redis.get_multiplexed_async_connection().await?;
-            redis::cmd("PING")
-                .query_async::<String>(&mut connection)
-                .await
-        };
-        match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("timed out".into()),
+        let mut errors = Vec::new();
+        for client in &self.redis {
+            let ping = async {
+                let mut connection = client.get_multiplexed_async_connection().await?;
+                redis::cmd("PING")
+                    .query_async::<String>(&mut connection)
+                    .await
+            };
+            match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => errors.push(e.to_string()),
+                Err(_) => errors.push("timed out".into()),
+            }
         }
+        Err(if errors.is_empty() {
+            "no Redis node configured".into()
+        } else {
+            errors.join("; ")
+        })
     }
 
     async fn check_store(&self) -> Result<(), String> {

@@ -54,13 +54,14 @@ impl RedisSettings {
             .collect()
     }
 
-    /// A URL of one node: `url`, or the first cluster seed. Pub/sub subscribers connect here
-    /// (a cluster forwards every `PUBLISH` to all its nodes).
-    pub fn any_node_url(&self) -> String {
-        self.cluster_urls()
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| self.url.clone())
+    /// URLs of the nodes to try for a connection of one's own (pub/sub, health checks): `url`,
+    /// or every cluster seed (a cluster forwards every `PUBLISH` to all its nodes).
+    pub fn node_urls(&self) -> Vec<String> {
+        if self.cluster_mode() {
+            self.cluster_urls()
+        } else {
+            vec![self.url.clone()]
+        }
     }
 
     /// Where Redis is, for logs and errors: the URL, or `cluster <seed nodes>`.
@@ -163,7 +164,7 @@ mod tests {
     fn cluster_nodes_select_cluster_mode_and_become_urls() {
         let single = RedisSettings::default();
         assert!(!single.cluster_mode());
-        assert_eq!(single.any_node_url(), "redis://127.0.0.1:6379/");
+        assert_eq!(single.node_urls(), ["redis://127.0.0.1:6379/"]);
         let cluster = RedisSettings {
             cluster_nodes: vec!["10.0.0.1:7000".into(), "redis://10.0.0.2:7000".into()],
             ..RedisSettings::default()
@@ -173,7 +174,7 @@ mod tests {
             cluster.cluster_urls(),
             ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]
         );
-        assert_eq!(cluster.any_node_url(), "redis://10.0.0.1:7000");
+        assert_eq!(cluster.node_urls(), cluster.cluster_urls());
         assert_eq!(
             cluster.describe(),
             "cluster 10.0.0.1:7000,redis://10.0.0.2:7000"

@@ -126,7 +126,8 @@ pub async fn replay_command(
         println!(
             "rebuilt {processor} from {} records in {:.1} s (group {}): its views are now under \
              {}.\nStart `{processor}` and restart every ingress to use them; the old views can \
-             then be deleted: store namespaces {old} and {old}.*, Redis keys {old}:*.",
+             then be deleted: store namespaces {old} and {old}.*, Redis keys {old}:* (for the \
+             URL shortener, keep {old}.blocks and {old}:code-block: they keep codes unique).",
             report.records,
             report.elapsed.as_secs_f64(),
             report.group,
@@ -417,7 +418,7 @@ impl Systems {
             ChatDeps {
                 store: clients.store.clone(),
                 redis: clients.redis.clone(),
-                redis_url: settings.redis.any_node_url(),
+                redis_urls: settings.redis.node_urls(),
                 producer: clients.producer.clone(),
                 codec: clients.codec.clone(),
                 metrics: clients.metrics.clone(),
@@ -476,7 +477,13 @@ async fn serve_ingress(
     dev_key: Option<&str>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let redis = redis::Client::open(settings.redis.any_node_url()).context("redis url")?;
+    let redis = settings
+        .redis
+        .node_urls()
+        .iter()
+        .map(|url| redis::Client::open(url.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .context("redis url")?;
     let readiness = Readiness::new(
         &settings.kafka,
         &settings.registry.url,
@@ -575,6 +582,9 @@ pub struct RunOptions {
     pub stop_at: BTreeMap<(String, i32), i64>,
     /// A consumer group other than the processor's own (a rebuild beside the live views).
     pub group: Option<String>,
+    /// No retry tiers: a transient failure is retried in place, a permanent one goes to the
+    /// DLQ (a rebuild, whose retry topics would be the live processor's).
+    pub without_retries: bool,
 }
 
 /// The processor `name` alone, without the loops that run beside it in production (the URL
@@ -613,6 +623,10 @@ pub async fn run_processor_with(
         .with_context(|| format!("topics.yaml has no processor {name}"))?;
     config.stop_at = options.stop_at;
     config.group = options.group;
+    if options.without_retries {
+        config.retry_delays.clear();
+        config.retry_in_place = true;
+    }
     let context = clients.context(settings);
     let result = match name {
         sixfold_urls::PROCESSOR => {

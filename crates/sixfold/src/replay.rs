@@ -407,15 +407,15 @@ impl Progress<'_> {
             let rate = (last.1 - remaining) as f64 / last.0.elapsed().as_secs_f64();
             last = (Instant::now(), remaining);
             // Committed offsets alone could say "done" when the reset did not take (a broker
-            // that kept the group's old positions): the processor must also have read every
-            // record.
+            // that kept the group's old positions): the processor must also have read records.
+            // (Not as many as the offsets span: a compacted topic has gaps.)
             let consumed = self.consumed().saturating_sub(consumed_before);
             let done = total - remaining;
             eprintln!(
                 "replay {processor}: {done}/{total} records ({:.0}%), {rate:.0} records/s, {remaining} left",
                 done as f64 * 100.0 / total.max(1) as f64
             );
-            if remaining == 0 && consumed >= total as u64 {
+            if remaining == 0 && (consumed > 0 || total == 0) {
                 return Ok(());
             }
         }
@@ -519,10 +519,12 @@ pub struct RebuildReport {
 
 /// `sixfold replay --rebuild`: builds `processor`'s views afresh under a new namespace in a
 /// consumer group of its own while the live processor keeps serving the old ones; once caught
-/// up, waits until every live instance is stopped (`force`: they are), catches up with the
-/// last records, hands the rebuild group's offsets to the processor's group and points the
-/// processor's views at the new namespace ([`crate::views`]). Processes started afterwards
-/// use the new views; the old ones are left for the operator to delete.
+/// up, waits until every live instance is stopped (`force`: the operator stopped them before
+/// starting the rebuild, for a broker that cannot describe groups), catches up with the last
+/// records, points the processor's views at the new namespace ([`crate::views`]) and hands the
+/// rebuild group's offsets to the processor's group. A rebuild has no retry tiers: a
+/// transient failure is retried in place, so no record is skipped. Processes started
+/// afterwards use the new views; the old ones are left for the operator to delete.
 pub async fn rebuild(
     settings: &Settings,
     processor: &str,
@@ -543,6 +545,8 @@ pub async fn rebuild(
     drop(probe);
     let mut fresh = live.clone();
     let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S").to_string();
+    // State that is not a view keeps its namespace (the code allocator's).
+    crate::views::keep_state(&mut fresh, processor);
     let namespace = crate::views::namespace_mut(&mut fresh, processor)
         .context("a rebuildable processor has a namespace")?;
     let old_namespace = namespace.clone();
@@ -565,8 +569,12 @@ pub async fn rebuild(
         Some(from.as_ref().unwrap_or(&From::Earliest)),
         None,
     )?;
+    // No retry tiers: their topics are the live processor's, whose retry groups would apply
+    // the rebuild's retried records to the old views. A transient failure is retried in
+    // place; a permanent one (an invalid event) goes to the DLQ, as it did the first time.
     let options = crate::RunOptions {
         group: Some(group.clone()),
+        without_retries: true,
         ..crate::RunOptions::default()
     };
     let progress = Progress {
@@ -622,14 +630,9 @@ pub async fn rebuild(
     shutdown.cancel();
     running.await?;
 
-    // Hand-over: the processor's group continues where the rebuild stopped, on the new views.
-    let mut handover = TopicPartitionList::new();
-    for span in &last {
-        handover.add_partition_offset(&span.topic, span.partition, Offset::Offset(span.end))?;
-    }
-    live_client
-        .commit(&handover, CommitMode::Sync)
-        .with_context(|| format!("hand the rebuild's offsets to group {processor}"))?;
+    // Hand-over: the views first, then the processor's group continues where the rebuild
+    // stopped. A crash in between re-applies records to the new views (idempotent) rather
+    // than leaving the old views without them.
     crate::views::set_pointer(
         clients.store.as_ref(),
         processor,
@@ -639,6 +642,13 @@ pub async fn rebuild(
         },
     )
     .await?;
+    let mut handover = TopicPartitionList::new();
+    for span in &last {
+        handover.add_partition_offset(&span.topic, span.partition, Offset::Offset(span.end))?;
+    }
+    live_client
+        .commit(&handover, CommitMode::Sync)
+        .with_context(|| format!("hand the rebuild's offsets to group {processor}"))?;
     let records = first.iter().chain(&last).map(|s| s.end - s.start).sum();
     Ok(RebuildReport {
         old_namespace,

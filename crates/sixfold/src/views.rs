@@ -7,6 +7,10 @@
 //! process reads these pointers when it starts ([`active_settings`]), so the processor and the
 //! ingresses started after a swap use the new views. A pointer applies only while the setting
 //! still names the namespace it was made for: changing `namespace` in the settings wins.
+//!
+//! What is state rather than a view stays where it is ([`keep_state`]): the URL shortener's
+//! code counter and block ledger keep the configured namespace, or a rebuilt shortener would
+//! issue the first codes ever issued again.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -43,6 +47,15 @@ pub fn namespace_mut<'s>(settings: &'s mut Settings, processor: &str) -> Option<
     }
 }
 
+/// Keeps what under `processor`'s namespace is state rather than a view where it is before
+/// the namespace moves: the URL shortener's code counter and block ledger, which keep short
+/// codes unique for good and cannot be rebuilt from topics.
+pub fn keep_state(settings: &mut Settings, processor: &str) {
+    if processor == sixfold_urls::PROCESSOR && settings.urls.code_namespace.is_none() {
+        settings.urls.code_namespace = Some(settings.urls.namespace.clone());
+    }
+}
+
 /// The pointer of `processor`, if a rebuild made one.
 pub async fn pointer(store: &dyn Store, processor: &str) -> Result<Option<Pointer>> {
     let Some(bytes) = store.kv().get(POINTERS, processor).await? else {
@@ -69,11 +82,12 @@ pub async fn active_settings(settings: &Settings, store: &dyn Store) -> Result<S
         let Some(pointer) = pointer(store, processor).await? else {
             continue;
         };
-        if let Some(namespace) = namespace_mut(&mut active, processor)
-            && *namespace == pointer.configured
-        {
+        if namespace_mut(&mut active, processor).is_some_and(|n| *n == pointer.configured) {
             tracing::info!(processor, namespace = %pointer.active, "views rebuilt beside the configured ones are in use");
-            *namespace = pointer.active;
+            keep_state(&mut active, processor);
+            if let Some(namespace) = namespace_mut(&mut active, processor) {
+                *namespace = pointer.active;
+            }
         }
     }
     Ok(active)

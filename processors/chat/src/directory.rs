@@ -119,9 +119,12 @@ impl Directory {
             return Ok(Vec::new());
         }
         let ttl_ms = expires_ms.saturating_sub(now_ms).max(1);
-        // Per user: route (and its expiry), presence, then the online entry, whose reply says
-        // whether the user was online before. Each command keeps to one slot.
-        let mut commands = Vec::with_capacity(users.len() * 4);
+        // Per user: route, presence, then the online entry, whose reply says whether the user
+        // was online before. Each command keeps to one slot. The routes' expiries follow in a
+        // second round: on a cluster the commands of one round run side by side, and an
+        // expiry set before its key exists would be lost.
+        let mut commands = Vec::with_capacity(users.len() * 3);
+        let mut expiries = Vec::with_capacity(users.len());
         for user in users {
             let route = self.route_key(user);
             let mut add_route = redis::cmd("ZADD");
@@ -136,12 +139,14 @@ impl Directory {
                 .arg(ttl_secs.max(1));
             let mut online = redis::cmd("ZADD");
             online.arg(self.online_key()).arg(now_ms).arg(user);
-            commands.extend([add_route, expire_route, presence, online]);
+            commands.extend([add_route, presence, online]);
+            expiries.push(expire_route);
         }
         let replies = self.redis.query_each(&commands).await?;
+        self.redis.query_each(&expiries).await?;
         let mut newly_online = Vec::new();
-        for (user, reply) in users.iter().zip(replies.chunks(4)) {
-            if redis::from_redis_value_ref::<i64>(&reply[3])? == 1 {
+        for (user, reply) in users.iter().zip(replies.chunks(3)) {
+            if redis::from_redis_value_ref::<i64>(&reply[2])? == 1 {
                 newly_online.push(user.clone());
             }
         }

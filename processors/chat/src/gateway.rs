@@ -143,22 +143,24 @@ impl Chat {
         }
     }
 
-    /// Reads the gateway's channel, reconnecting after Redis failures.
+    /// Reads the gateway's channel, reconnecting after Redis failures, to the next node of
+    /// `redis_urls` each time.
     async fn subscribe(self: Arc<Self>) {
         let channel = self.directory.channel(self.gateway.id());
-        loop {
-            match self.subscribe_once(&channel).await {
+        for attempt in 0.. {
+            let url = &self.redis_urls[attempt % self.redis_urls.len().max(1)];
+            match self.subscribe_once(url, &channel).await {
                 Ok(()) => return,
                 Err(error) => {
-                    tracing::warn!(%error, "chat gateway subscription lost; reconnecting");
+                    tracing::warn!(%error, %url, "chat gateway subscription lost; reconnecting");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }
     }
 
-    async fn subscribe_once(&self, channel: &str) -> redis::RedisResult<()> {
-        let client = redis::Client::open(self.redis_url.as_str())?;
+    async fn subscribe_once(&self, url: &str, channel: &str) -> redis::RedisResult<()> {
+        let client = redis::Client::open(url)?;
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(channel).await?;
         let mut messages = pubsub.on_message();

@@ -185,10 +185,12 @@ impl Default for ChatSettings {
 pub struct ChatDeps {
     /// Store.
     pub store: Arc<dyn Store>,
-    /// Redis (commands; the gateway opens its own pub/sub connection from `redis_url`).
+    /// Redis (commands; the gateway opens its own pub/sub connection from `redis_urls`).
     pub redis: RedisConn,
-    /// Redis URL, for the gateway's pub/sub connection.
-    pub redis_url: String,
+    /// Redis node URLs for the gateway's pub/sub connection: the single node, or a cluster's
+    /// seed nodes, tried in turn after a failure (a cluster forwards every `PUBLISH` to all
+    /// its nodes, so any one will do).
+    pub redis_urls: Vec<String>,
     /// Producer (events are awaited).
     pub producer: Producer,
     /// Avro codec.
@@ -247,7 +249,7 @@ pub struct Chat {
     schemas: Schemas,
     metrics: Metrics,
     counters: ChatMetrics,
-    redis_url: String,
+    redis_urls: Vec<String>,
     public_url: String,
     shutdown: CancellationToken,
 }
@@ -256,6 +258,11 @@ impl Chat {
     /// Builds chat from settings and the process's clients.
     pub fn new(settings: ChatSettings, deps: ChatDeps) -> Result<Arc<Self>, ChatStartError> {
         check_settings(&settings).map_err(ChatStartError::Settings)?;
+        if deps.redis_urls.is_empty() {
+            return Err(ChatStartError::Settings(
+                "no Redis URL for the gateway's pub/sub connection".into(),
+            ));
+        }
         let registry = deps.metrics.registry();
         let deliveries = IntCounterVec::new(
             Opts::new(
@@ -294,7 +301,7 @@ impl Chat {
                 deliveries,
                 sockets,
             },
-            redis_url: deps.redis_url,
+            redis_urls: deps.redis_urls,
             public_url: deps.public_url,
             shutdown: deps.shutdown,
             settings,

@@ -50,9 +50,9 @@
 //!   unfollow removed). Replaying `follow.changed` into an empty store recounts exactly.
 //! - A `timeline.fanout` ADD item still queued when its follower unfollows the author puts that
 //!   one tweet back into the follower's timeline.
-//! - Single Redis node: tweet bodies are fetched with one `MGET` per page, and pushes write 100
-//!   users' timelines per script call; on Redis Cluster both need their keys grouped by slot
-//!   first, which this build does not do.
+//! - On Redis Cluster a push writes one timeline per script call (a call's keys must share a
+//!   slot) instead of 100, all of a batch sent at once; `MGET` of a page's tweet bodies is split
+//!   by slot by the client.
 //! - `timeline.node_id` must differ between ingresses running at once; nothing enforces it.
 
 pub mod cache;

@@ -105,6 +105,10 @@ pub struct UrlsSettings {
     pub purge_grace: Duration,
     /// Prefix of store namespaces and Redis keys.
     pub namespace: String,
+    /// Prefix of the short-code allocator's counter and block ledger when not `namespace`.
+    /// They are state, not a view (they keep codes unique for good), so a view rebuilt under
+    /// another namespace keeps using the first one (`sixfold replay --rebuild` sets this).
+    pub code_namespace: Option<String>,
     /// Clicks buffered for producing before new ones are dropped.
     pub click_buffer: usize,
     /// Topic of link creations.
@@ -125,6 +129,7 @@ impl Default for UrlsSettings {
             purge_interval: Duration::from_secs(3600),
             purge_grace: Duration::from_secs(7 * 24 * 3600),
             namespace: "urls".into(),
+            code_namespace: None,
             click_buffer: 100_000,
             created_topic: "url.created".into(),
             clicked_topic: "url.clicked".into(),
@@ -253,7 +258,7 @@ impl Urls {
                 scrambler,
                 deps.redis,
                 deps.store.clone(),
-                &prefix,
+                settings.code_namespace.as_deref().unwrap_or(&prefix),
                 settings.block_size,
             ),
             created_schema: EventSchema::parse(events::URL_CREATED_SCHEMA)?,

@@ -54,6 +54,7 @@ async fn main() -> Result<()> {
         fetch_wait: None,
         stop_at: Default::default(),
         group: None,
+        retry_in_place: false,
     };
     run_processor(Arc::new(processor), config, context, shutdown::on_signal()).await?;
     Ok(())

@@ -83,6 +83,7 @@ async fn main() -> Result<()> {
         fetch_wait: None,
         stop_at: Default::default(),
         group: None,
+        retry_in_place: false,
     };
     let context = RuntimeContext {
         kafka: kafka(),

@@ -100,6 +100,10 @@ pub struct ProcessorConfig {
     /// processor); its retry tiers are then read in `<group>.retry.<n>` groups. Retry and DLQ
     /// topics stay `name`'s.
     pub group: Option<String>,
+    /// Retry a transiently failing record in place (backing off, the partition waiting)
+    /// instead of handing it to a retry tier: for a rebuild, which has no retry topics of its
+    /// own and must not skip a record.
+    pub retry_in_place: bool,
 }
 
 /// Shared clients a processor runs with.
@@ -291,7 +295,7 @@ impl<P: Processor> Driver<P> {
                 }
             };
             let batch = self.gather(&consumer, first, &lane.group);
-            let batch = self.hold_back(&consumer, batch, &lane.group);
+            let (batch, reached) = self.hold_back(&consumer, batch, &lane.group);
             // Each key's records in offset order, different keys side by side. No `recv` runs
             // until the whole batch is handled, so a rebalance (which librdkafka delivers only
             // inside `recv`) never finds a record in flight.
@@ -318,6 +322,7 @@ impl<P: Processor> Driver<P> {
                 }
             }
             self.store_done_offsets(&consumer, &batch, &stopped, &lane.group);
+            self.store_stop_offsets(&consumer, reached, &stopped, &lane.group);
             if let Some((offset, source)) = refused {
                 // Earlier records' offsets are committed; this one is re-read on restart.
                 commit(consumer.as_ref(), &lane.group);
@@ -369,40 +374,73 @@ impl<P: Processor> Driver<P> {
             .collect()
     }
 
-    /// The records of `batch` before their partition's stop offset (`stop_at`); the
-    /// partitions of the others are paused, so a run up to a point leaves the rest unread
-    /// and uncommitted.
+    /// The records of `batch` before their partition's stop offset (`stop_at`), and the
+    /// partitions that reached it (with their stop offsets); those are paused, so a run up to
+    /// a point leaves the rest unread and uncommitted.
+    #[allow(clippy::type_complexity)]
     fn hold_back<'c>(
         &self,
         consumer: &GroupConsumer,
         batch: Vec<BorrowedMessage<'c>>,
         group: &str,
-    ) -> Vec<BorrowedMessage<'c>> {
+    ) -> (Vec<BorrowedMessage<'c>>, Vec<((String, i32), i64)>) {
         if self.config.stop_at.is_empty() {
-            return batch;
+            return (batch, Vec::new());
         }
-        let mut reached = TopicPartitionList::new();
+        let mut reached: Vec<((String, i32), i64)> = Vec::new();
         let kept = batch
             .into_iter()
             .filter(|message| {
                 let place = (message.topic().to_owned(), message.partition());
-                let beyond = self
-                    .config
-                    .stop_at
-                    .get(&place)
-                    .is_some_and(|&stop| message.offset() >= stop);
-                if beyond && reached.find_partition(&place.0, place.1).is_none() {
-                    reached.add_partition(&place.0, place.1);
+                let stop = self.config.stop_at.get(&place).copied();
+                let beyond = stop.is_some_and(|stop| message.offset() >= stop);
+                if let Some(stop) = stop.filter(|_| beyond)
+                    && !reached.iter().any(|(p, _)| *p == place)
+                {
+                    reached.push((place, stop));
                 }
                 !beyond
             })
             .collect();
-        if reached.count() > 0
-            && let Err(error) = consumer.pause(&reached)
-        {
-            tracing::warn!(%error, %group, "partitions at their stop offset not paused");
+        if !reached.is_empty() {
+            let mut pause = TopicPartitionList::new();
+            for ((topic, partition), _) in &reached {
+                pause.add_partition(topic, *partition);
+            }
+            if let Err(error) = consumer.pause(&pause) {
+                tracing::warn!(%error, %group, "partitions at their stop offset not paused");
+            }
         }
-        kept
+        (kept, reached)
+    }
+
+    /// Stores each reached partition's stop offset when everything before it was handled: the
+    /// records between the last one handled and the stop may not exist (compaction, explicit
+    /// offsets), and the group's position must still arrive at the stop.
+    fn store_stop_offsets(
+        &self,
+        consumer: &GroupConsumer,
+        reached: Vec<((String, i32), i64)>,
+        stopped: &HashMap<(&str, i32), i64>,
+        group: &str,
+    ) {
+        let mut positions = TopicPartitionList::new();
+        for ((topic, partition), stop) in &reached {
+            if stopped.contains_key(&(topic.as_str(), *partition)) {
+                continue;
+            }
+            if let Err(error) =
+                positions.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*stop))
+            {
+                tracing::warn!(%error, %group, "stop offset not recorded");
+            }
+        }
+        if positions.count() > 0
+            && let Err(error) = consumer.store_offsets(&positions)
+        {
+            // The partition was revoked meanwhile; its new owner stops at the same place.
+            tracing::warn!(%error, %group, "stop offsets not stored");
+        }
     }
 
     /// Handles one key's records in offset order; stops at the first interruption.
@@ -545,13 +583,23 @@ impl<P: Processor> Driver<P> {
                     timestamp_ms: message.timestamp().to_millis(),
                     attempt: origin.failed_attempts.saturating_add(1),
                 };
-                match self.processor.process(&record).await {
-                    Ok(()) => None,
-                    Err(error) => Some(Failure {
-                        class: error.class(),
-                        message: error.to_string(),
-                        transient: error.is_transient(),
-                    }),
+                let mut backoff = Duration::from_millis(200);
+                loop {
+                    match self.processor.process(&record).await {
+                        Ok(()) => break None,
+                        Err(error) if error.is_transient() && self.config.retry_in_place => {
+                            tracing::warn!(%error, processor = %self.config.name, "transient failure; retrying in place");
+                            self.pause(backoff).await?;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                        }
+                        Err(error) => {
+                            break Some(Failure {
+                                class: error.class(),
+                                message: error.to_string(),
+                                transient: error.is_transient(),
+                            });
+                        }
+                    }
                 }
             }
         };

@@ -225,6 +225,7 @@ impl Catalog {
             fetch_wait: entry.fetch_wait.as_ref().map(|d| d.0),
             stop_at: Default::default(),
             group: None,
+            retry_in_place: false,
         })
     }
 

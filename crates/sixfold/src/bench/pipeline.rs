@@ -153,6 +153,7 @@ pub async fn pipeline(settings: &Settings, records: usize) -> Result<()> {
         fetch_wait: None,
         stop_at: Default::default(),
         group: None,
+        retry_in_place: false,
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run_processor(

@@ -91,6 +91,9 @@ pub struct Console {
     topics: BTreeSet<String>,
     mailbox: PathBuf,
     scraper: reqwest::Client,
+    /// The last samples each `metrics_urls` page gave, used while it does not answer: a page
+    /// missing for a second would otherwise look like its counters dropping and then jumping.
+    scraped: std::sync::Mutex<std::collections::HashMap<String, Vec<samples::Sample>>>,
     shutdown: CancellationToken,
 }
 
@@ -114,6 +117,7 @@ impl Console {
             keys: ApiKeys::new(keys).map_err(anyhow::Error::msg)?,
             mailbox: settings.embedded.data_dir.join("mailbox"),
             scraper: reqwest::Client::builder().timeout(SCRAPE_TIMEOUT).build()?,
+            scraped: Default::default(),
             settings: settings.clone(),
             clients,
             dev_key,
@@ -123,16 +127,32 @@ impl Console {
         }))
     }
 
-    /// This process's samples and those of every `console.metrics_urls` page that answers.
+    /// This process's samples and those of every `console.metrics_urls` page (its last
+    /// answer when it does not answer now).
     async fn samples(&self) -> Vec<samples::Sample> {
         let mut all = samples::from_registry(self.clients.metrics.registry());
         for url in &self.settings.console.metrics_urls {
-            match self.scraper.get(url).send().await {
+            let fresh = match self.scraper.get(url).send().await {
                 Ok(response) => match response.text().await {
-                    Ok(text) => all.extend(samples::parse_text(&text)),
-                    Err(error) => tracing::debug!(%url, %error, "metrics page unreadable"),
+                    Ok(text) => Some(samples::parse_text(&text)),
+                    Err(error) => {
+                        tracing::debug!(%url, %error, "metrics page unreadable");
+                        None
+                    }
                 },
-                Err(error) => tracing::debug!(%url, %error, "metrics page did not answer"),
+                Err(error) => {
+                    tracing::debug!(%url, %error, "metrics page did not answer");
+                    None
+                }
+            };
+            let Ok(mut scraped) = self.scraped.lock() else {
+                continue;
+            };
+            if let Some(fresh) = fresh {
+                scraped.insert(url.clone(), fresh);
+            }
+            if let Some(last) = scraped.get(url) {
+                all.extend(last.iter().cloned());
             }
         }
         all
@@ -213,6 +233,44 @@ fn presented_key(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// Whether a request comes from this machine: the TCP peer is a loopback address, nothing
+/// forwarded it (a proxy or sidecar on this host would make every request look local), and
+/// its `Host` names this machine or the configured public host (a page on another site whose
+/// name was rebound to 127.0.0.1 sends its own host name).
+fn is_local(request: &Request, public_url: &str) -> bool {
+    let peer_loopback = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|axum::extract::ConnectInfo(peer)| peer.ip().is_loopback());
+    let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|name| request.headers().contains_key(*name));
+    peer_loopback && !forwarded && local_host(request.headers(), public_url)
+}
+
+/// Whether the `Host` header names a loopback host (`localhost`, `127.0.0.1`, `[::1]`) or the
+/// host of `public_url`, with any port.
+fn local_host(headers: &HeaderMap, public_url: &str) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = |authority: &str| -> String {
+        let authority = authority.trim().to_ascii_lowercase();
+        if let Some(rest) = authority.strip_prefix('[') {
+            return format!("[{}]", rest.split(']').next().unwrap_or_default());
+        }
+        authority.split(':').next().unwrap_or_default().to_owned()
+    };
+    let host = name(host);
+    let public = public_url
+        .split_once("://")
+        .map(|(_, rest)| name(rest.split('/').next().unwrap_or_default()));
+    host == "localhost"
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host == "[::1]"
+        || public.is_some_and(|public| public == host)
+}
+
 /// Whether an `Origin` header (if any) names the host the request was sent to.
 fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
@@ -232,12 +290,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 struct PageKey(Option<String>);
 
 async fn guard(State(console): State<Arc<Console>>, mut request: Request, next: Next) -> Response {
-    let from_loopback = sixfold_ingress::ratelimit::client_ip(
-        &request,
-        console.settings.ingress.trust_forwarded_for,
-    )
-    .and_then(|ip| ip.parse::<IpAddr>().ok())
-    .is_some_and(|ip| ip.is_loopback());
+    let from_loopback = is_local(&request, &console.settings.ingress.public_url);
     let key = presented_key(request.headers());
     let key_ok = key.as_deref().map(|k| console.keys.holder(k).is_some());
     if let Access::Denied(status, code, message) =
@@ -474,8 +527,10 @@ async fn mailbox(
     QueryParams(query): QueryParams<LimitQuery>,
 ) -> Result<axum::Json<Vec<recent::Mail>>, ApiError> {
     let limit = check_limit(query.limit)?;
-    let mails = recent::mails(&console.mailbox, limit)
-        .map_err(|e| ApiError::dependency_failed("read the mailbox", format!("{e:#}")))?;
+    let mails = blocking("read the mailbox", async move {
+        recent::mails(&console.mailbox, limit)
+    })
+    .await?;
     Ok(axum::Json(mails))
 }
 
@@ -545,6 +600,29 @@ mod tests {
         assert_eq!(presented_key(&headers).as_deref(), Some("k2"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer k1"));
         assert_eq!(presented_key(&headers).as_deref(), Some("k1"));
+    }
+
+    #[test]
+    fn only_this_machines_host_names_count_as_local() {
+        let with_host = |host: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_static(host));
+            headers
+        };
+        let public = "https://sixfold.example.com";
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.0.0.2",
+        ] {
+            assert!(local_host(&with_host(host), public), "{host}");
+        }
+        assert!(local_host(&with_host("sixfold.example.com"), public));
+        // A rebound name, or no Host at all, is not this machine.
+        assert!(!local_host(&with_host("evil.example:8080"), public));
+        assert!(!local_host(&HeaderMap::new(), public));
     }
 
     #[test]
