@@ -78,10 +78,7 @@ impl Cluster {
             name: group.clone(),
             topics: a.chat.input_topics(),
             retry_delays: vec![],
-            fetch_wait: None,
-            stop_at: Default::default(),
-            group: None,
-            retry_in_place: false,
+            ..ProcessorConfig::default()
         };
         let context = RuntimeContext {
             kafka: kafka(),

@@ -196,10 +196,7 @@ impl CrawlerInstance {
             name: group.to_string(),
             topics: crawler.input_topics(),
             retry_delays: vec![],
-            fetch_wait: None,
-            stop_at: Default::default(),
-            group: None,
-            retry_in_place: false,
+            ..ProcessorConfig::default()
         };
         let context = RuntimeContext {
             kafka: kafka(),

@@ -26,10 +26,7 @@ async fn run_until_dead_letters(h: &Harness, name: &str, input: &str, dead: usiz
         name: name.to_owned(),
         topics: vec![input.to_owned()],
         retry_delays: vec![],
-        fetch_wait: None,
-        stop_at: Default::default(),
-        group: None,
-        retry_in_place: false,
+        ..ProcessorConfig::default()
     };
     let running = tokio::spawn(run_processor(
         Arc::new(h.processor("only")),

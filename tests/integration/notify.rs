@@ -141,10 +141,7 @@ impl Service {
             name: group,
             topics: notify.input_topics(),
             retry_delays: vec![],
-            fetch_wait: None,
-            stop_at: Default::default(),
-            group: None,
-            retry_in_place: false,
+            ..ProcessorConfig::default()
         };
         let context = RuntimeContext {
             kafka: kafka(),
@@ -493,10 +490,7 @@ impl Service {
                 name: group.clone(),
                 topics: vec![worker.input_topic()],
                 retry_delays: vec![Duration::from_millis(300)],
-                fetch_wait: None,
-                stop_at: Default::default(),
-                group: None,
-                retry_in_place: false,
+                ..ProcessorConfig::default()
             };
             let context = RuntimeContext {
                 kafka: kafka(),

@@ -41,10 +41,7 @@ async fn two_instances_split_partitions_and_survive_one_leaving() -> Result<()> 
         name,
         topics: vec![topic.clone()],
         retry_delays: vec![],
-        fetch_wait: None,
-        stop_at: Default::default(),
-        group: None,
-        retry_in_place: false,
+        ..ProcessorConfig::default()
     };
     let start = |instance: &str| {
         let token = CancellationToken::new();

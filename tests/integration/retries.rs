@@ -63,10 +63,7 @@ async fn retries_then_dead_letters_with_headers() -> Result<()> {
         name: name.clone(),
         topics: vec![input.clone()],
         retry_delays: vec![Duration::from_millis(300), Duration::from_millis(600)],
-        fetch_wait: None,
-        stop_at: Default::default(),
-        group: None,
-        retry_in_place: false,
+        ..ProcessorConfig::default()
     };
     let running = tokio::spawn(run_processor(
         Arc::new(h.processor("only")),

@@ -134,10 +134,7 @@ impl Feed {
             name: group.to_string(),
             topics: timeline.input_topics(),
             retry_delays: vec![],
-            fetch_wait: None,
-            stop_at: Default::default(),
-            group: None,
-            retry_in_place: false,
+            ..ProcessorConfig::default()
         };
         let context = RuntimeContext {
             kafka: kafka(),

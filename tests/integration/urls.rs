@@ -118,10 +118,7 @@ impl Shortener {
             name: group.to_string(),
             topics: urls.input_topics(),
             retry_delays: vec![],
-            fetch_wait: None,
-            stop_at: Default::default(),
-            group: None,
-            retry_in_place: false,
+            ..ProcessorConfig::default()
         };
         let context = RuntimeContext {
             kafka: kafka(),

@@ -51,10 +51,7 @@ async fn main() -> Result<()> {
         name: var("LEDGER_NAME")?,
         topics: vec![var("LEDGER_TOPIC")?],
         retry_delays: vec![],
-        fetch_wait: None,
-        stop_at: Default::default(),
-        group: None,
-        retry_in_place: false,
+        ..ProcessorConfig::default()
     };
     run_processor(Arc::new(processor), config, context, shutdown::on_signal()).await?;
     Ok(())

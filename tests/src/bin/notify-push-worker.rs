@@ -80,10 +80,7 @@ async fn main() -> Result<()> {
         name: var("NOTIFY_GROUP")?,
         topics: vec![worker.input_topic()],
         retry_delays: vec![],
-        fetch_wait: None,
-        stop_at: Default::default(),
-        group: None,
-        retry_in_place: false,
+        ..ProcessorConfig::default()
     };
     let context = RuntimeContext {
         kafka: kafka(),

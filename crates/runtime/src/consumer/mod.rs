@@ -80,7 +80,7 @@ fn by_key<'b, 'c>(batch: &'b [BorrowedMessage<'c>]) -> Vec<Vec<&'b BorrowedMessa
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What to run: a processor's name, its input topics and its retry tiers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcessorConfig {
     /// Processor name: consumer group id and prefix of its retry and DLQ topics.
     pub name: String,

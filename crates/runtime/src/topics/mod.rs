@@ -223,9 +223,7 @@ impl Catalog {
                 .collect(),
             retry_delays: self.delays_of(entry),
             fetch_wait: entry.fetch_wait.as_ref().map(|d| d.0),
-            stop_at: Default::default(),
-            group: None,
-            retry_in_place: false,
+            ..ProcessorConfig::default()
         })
     }
 

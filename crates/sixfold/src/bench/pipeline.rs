@@ -150,10 +150,7 @@ pub async fn pipeline(settings: &Settings, records: usize) -> Result<()> {
         name: format!("bench-passthrough-{run}"),
         topics: vec![topic.clone()],
         retry_delays: Vec::new(),
-        fetch_wait: None,
-        stop_at: Default::default(),
-        group: None,
-        retry_in_place: false,
+        ..ProcessorConfig::default()
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run_processor(
