@@ -140,6 +140,16 @@ impl AvroCodec {
         Ok(result?)
     }
 
+    /// A record value as JSON for people to read (operator tools, the console): decoded, or
+    /// `{"undecodable": "<why>"}`.
+    pub async fn decode_json(&self, payload: Option<&[u8]>) -> serde_json::Value {
+        match self.decode(payload).await {
+            Ok(value) => serde_json::Value::try_from(value)
+                .unwrap_or_else(|e| serde_json::json!({"undecodable": e.to_string()})),
+            Err(error) => serde_json::json!({"undecodable": error.to_string()}),
+        }
+    }
+
     /// Decodes a record value written in the Confluent wire format. A missing payload (a
     /// tombstone) decodes to `Value::Null`.
     pub async fn decode(&self, payload: Option<&[u8]>) -> Result<Value, CodecError> {

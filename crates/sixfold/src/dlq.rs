@@ -251,11 +251,7 @@ pub async fn list(
         }
     }
     for (mut record, payload, stamp) in raw {
-        record.value = match clients.codec.decode(payload.as_deref()).await {
-            Ok(value) => serde_json::Value::try_from(value)
-                .unwrap_or_else(|e| serde_json::json!({"undecodable": e.to_string()})),
-            Err(error) => serde_json::json!({"undecodable": error.to_string()}),
-        };
+        record.value = clients.codec.decode_json(payload.as_deref()).await;
         record.redriven = is_redriven(kv, &ns, record.partition, record.offset, &stamp).await?;
         if let Some(summary) = classes.get_mut(&record.error_class) {
             summary.examples.push(record);

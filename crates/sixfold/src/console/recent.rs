@@ -95,11 +95,7 @@ pub async fn records(
     let skip = raw.len().saturating_sub(limit);
     let mut records = Vec::new();
     for (partition, offset, timestamp_ms, key, payload) in raw.into_iter().skip(skip) {
-        let value = match clients.codec.decode(payload.as_deref()).await {
-            Ok(value) => serde_json::Value::try_from(value)
-                .unwrap_or_else(|e| serde_json::json!({"undecodable": e.to_string()})),
-            Err(error) => serde_json::json!({"undecodable": error.to_string()}),
-        };
+        let value = clients.codec.decode_json(payload.as_deref()).await;
         records.push(RecentRecord {
             partition,
             offset,
