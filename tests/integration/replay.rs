@@ -35,7 +35,7 @@ fn settings(prefix: &str, registry: &str, dir: &std::path::Path, db: &str) -> Re
              topics: {{file: {root}/topics.yaml}}\n\
              urls: {{namespace: {prefix}, created_topic: {prefix}.created, clicked_topic: {prefix}.clicked}}\n\
              timeline: {{namespace: {prefix}-tl, posted_topic: {prefix}.posted, deleted_topic: {prefix}.deleted, follow_topic: {prefix}.follow, fanout_topic: {prefix}.fanout}}\n\
-             chat: {{token_secret: replay-test-chat-token-secret-0123456789, media_dir: {media}}}\n\
+             chat: {{token_secret: replay-test-chat-token-secret-0123456789, media_dir: {media}, namespace: {prefix}-ch, sent_topic: {prefix}.sent, receipt_topic: {prefix}.receipt, fanout_topic: {prefix}.chatfanout, membership_topic: {prefix}.membership}}\n\
              notify: {{templates_dir: {root}/templates}}\n\
              crawler: {{content_dir: {crawl}, namespace: {prefix}-cr, discovered_topic: {prefix}.discovered, fetched_topic: {prefix}.fetched}}\n",
             redis = redis_url(),
@@ -449,7 +449,22 @@ impl Round<'_> {
         token.cancel();
         let before = views(first, namespace).await?;
         check(&before)?;
+        self.wipe_replay_compare(processor, namespace, records, &[], before)
+            .await
+    }
 
+    /// Wipes `processor`'s views (a new store file, the namespace's Redis keys), replays from
+    /// the start with `sixfold replay` and compares with `before`, the views as they were:
+    /// identical, but for keys containing one of `ignore` (state that is not a view).
+    async fn wipe_replay_compare(
+        &self,
+        processor: &str,
+        namespace: &str,
+        records: u64,
+        ignore: &[&str],
+        before: BTreeMap<String, String>,
+    ) -> Result<()> {
+        let stop = CancellationToken::new();
         wipe_redis(namespace).await?;
         let second = settings(self.prefix, self.registry, self.dir, "second")?;
         let clients = Clients::connect(&second, Metrics::new()).await?;
@@ -472,7 +487,13 @@ impl Round<'_> {
             "replayed {}",
             report.records
         );
-        let after = views(&second, namespace).await?;
+        let kept = |views: BTreeMap<String, String>| -> BTreeMap<String, String> {
+            views
+                .into_iter()
+                .filter(|(key, _)| !ignore.iter().any(|part| key.contains(part)))
+                .collect()
+        };
+        let (before, after) = (kept(before), kept(views(&second, namespace).await?));
         let differ: Vec<_> = before
             .keys()
             .chain(after.keys())
@@ -682,5 +703,228 @@ async fn crawler_views_wiped_and_replayed_come_back_identical() -> Result<()> {
                 Ok(())
             },
         )
+        .await
+}
+
+/// Chat's views wiped and replayed with `sixfold replay` come back identical: a group and a
+/// 1:1 conversation, messages, a member added who then posts, a member removed whose next
+/// message is refused, and receipts (the readers' and the senders' own). The replay reads the
+/// three topics in timestamp order; read side by side, a message can come before its
+/// conversation or its sender's membership and be refused. The offline inbox is delivery
+/// state, not a view: the replay neither wipes nor writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chat_views_wiped_and_replayed_come_back_identical() -> Result<()> {
+    use sixfold_chat::conversation::{direct_conversation_id, new_group_id};
+    use sixfold_chat::events::{
+        AvroContentType, AvroReceiptKind, CHAT_MEMBERSHIP_SCHEMA, CHAT_RECEIPT_SCHEMA,
+        CHAT_SENT_SCHEMA, ChatMembership, ChatReceipt, ChatSent, MembershipAction,
+    };
+    let prefix = unique("replay");
+    let dir = tempfile::tempdir()?;
+    let registry = TestRegistry::start().await?;
+    let first = settings(&prefix, &registry.url, dir.path(), "first")?;
+    let c = first.chat.clone();
+    create_topics(&[
+        (&c.membership_topic, 2),
+        (&c.sent_topic, 2),
+        (&c.receipt_topic, 2),
+        (&c.fanout_topic, 2),
+        (&dlq_topic("chat"), 4),
+    ])
+    .await?;
+    let clients = Clients::connect(&first, Metrics::new()).await?;
+    let stop = CancellationToken::new();
+    let systems = Systems::new(&first, &clients, stop.clone())?;
+    let store = systems.chat.store().clone();
+    let schemas = (
+        EventSchema::parse(CHAT_MEMBERSHIP_SCHEMA)?,
+        EventSchema::parse(CHAT_SENT_SCHEMA)?,
+        EventSchema::parse(CHAT_RECEIPT_SCHEMA)?,
+    );
+    let group = new_group_id();
+    let direct = direct_conversation_id("al", "bo")?;
+    let membership = |conv: &str, action, actor: &str, users: &[&str]| ChatMembership {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        occurred_at: now_ms(),
+        conversation_id: conv.to_owned(),
+        action,
+        actor_id: actor.to_owned(),
+        user_ids: users.iter().map(|u| u.to_string()).collect(),
+        role: None,
+        name: (conv == group).then(|| "replayers".to_owned()),
+    };
+    let change = |event: ChatMembership| {
+        let (clients, schema, topic) = (&clients, &schemas.0, &c.membership_topic);
+        async move {
+            let key = event.conversation_id.clone();
+            clients
+                .producer
+                .send_event(&clients.codec, topic, schema, &key, &event)
+                .await
+        }
+    };
+    let mut sent = 0;
+    let mut send = |conv: &str, sender: &str| {
+        sent += 1;
+        let event = ChatSent {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: now_ms(),
+            conversation_id: conv.to_owned(),
+            sender_id: sender.to_owned(),
+            client_msg_id: format!("m{sent}"),
+            content: format!("message {sent} from {sender}"),
+            content_type: AvroContentType::Text,
+            media: None,
+            gateway_id: None,
+        };
+        let (clients, schema, topic) = (&clients, &schemas.1, &c.sent_topic);
+        async move {
+            clients
+                .producer
+                .send_event(
+                    &clients.codec,
+                    topic,
+                    schema,
+                    &event.conversation_id,
+                    &event,
+                )
+                .await
+        }
+    };
+    let stored = |conv: String, seq: u64| {
+        let store = store.clone();
+        async move { store.last_seq(&conv).await.is_ok_and(|last| last >= seq) }
+    };
+    let members_are = |conv: String, expected: &'static [&'static str]| {
+        let store = store.clone();
+        async move {
+            let mut members: Vec<String> = match store.membership(&conv, 500).await {
+                Ok(Some(m)) => m.user_ids().map(str::to_owned).collect(),
+                _ => return false,
+            };
+            members.sort();
+            members == expected
+        }
+    };
+
+    // 4 membership changes, 7 messages (6 stored, each with its sender's read receipt) and 2
+    // receipts of readers.
+    let records = 4 + 7 + 6 + 2;
+    let topics = [&c.membership_topic, &c.sent_topic, &c.receipt_topic];
+    let handled = || -> u64 {
+        topics
+            .iter()
+            .map(|topic| {
+                clients
+                    .metrics
+                    .processing_seconds
+                    .with_label_values(&["chat", topic.as_str()])
+                    .get_sample_count()
+            })
+            .sum()
+    };
+    // The events come as the ingress would produce them: each after the one it depends on
+    // was stored (a membership change is answered once stored; a client sends to a
+    // conversation it has, and reads what it was sent).
+    let scenario = async {
+        change(membership(
+            &group,
+            MembershipAction::Created,
+            "al",
+            &["bo", "cy"],
+        ))
+        .await?;
+        change(membership(
+            &direct,
+            MembershipAction::Created,
+            "al",
+            &["bo"],
+        ))
+        .await?;
+        wait_for("the conversations", PATIENCE, || {
+            members_are(group.clone(), &["al", "bo", "cy"])
+        })
+        .await?;
+        wait_for("the 1:1", PATIENCE, || {
+            members_are(direct.clone(), &["al", "bo"])
+        })
+        .await?;
+        for (conv, sender) in [
+            (&group, "al"),
+            (&group, "bo"),
+            (&group, "al"),
+            (&direct, "bo"),
+        ] {
+            send(conv, sender).await?;
+        }
+        wait_for("the first messages", PATIENCE, || stored(group.clone(), 3)).await?;
+        wait_for("the 1:1 message", PATIENCE, || stored(direct.clone(), 1)).await?;
+        change(membership(&group, MembershipAction::Added, "al", &["dee"])).await?;
+        wait_for("dee added", PATIENCE, || {
+            members_are(group.clone(), &["al", "bo", "cy", "dee"])
+        })
+        .await?;
+        send(&group, "dee").await?;
+        wait_for("dee's message", PATIENCE, || stored(group.clone(), 4)).await?;
+        change(membership(&group, MembershipAction::Removed, "al", &["cy"])).await?;
+        wait_for("cy removed", PATIENCE, || {
+            members_are(group.clone(), &["al", "bo", "dee"])
+        })
+        .await?;
+        // No longer a member: refused (to the DLQ), as it is again in the replay.
+        send(&group, "cy").await?;
+        send(&group, "bo").await?;
+        wait_for("bo's last message", PATIENCE, || stored(group.clone(), 5)).await?;
+        for (user, kind, up_to) in [
+            ("dee", AvroReceiptKind::Read, 5),
+            ("al", AvroReceiptKind::Delivered, 1),
+        ] {
+            let conv = if user == "dee" { &group } else { &direct };
+            let event = ChatReceipt {
+                event_id: uuid::Uuid::new_v4().to_string(),
+                occurred_at: now_ms(),
+                conversation_id: conv.clone(),
+                user_id: user.to_owned(),
+                kind,
+                up_to_seq: up_to,
+            };
+            clients
+                .producer
+                .send_event(&clients.codec, &c.receipt_topic, &schemas.2, conv, &event)
+                .await?;
+        }
+        wait_for("every record applied", PATIENCE, || async {
+            handled() >= records
+        })
+        .await?;
+        ensure!(
+            store.positions(&group, "dee").await?.read_up_to == 5
+                && store.positions(&direct, "al").await?.delivered_up_to == 1,
+            "the receipts applied"
+        );
+        Ok::<(), anyhow::Error>(())
+    };
+    let token = stop.child_token();
+    let running = sixfold::run_processor_only(&first, &clients, &systems, "chat", token.clone());
+    tokio::select! {
+        result = running => anyhow::bail!("the processor stopped: {result:?}"),
+        done = scenario => done?,
+    }
+    token.cancel();
+
+    let namespace = &c.namespace;
+    let before = views(&first, namespace).await?;
+    ensure!(
+        before.keys().filter(|k| k.contains(".messages:")).count() == 6
+            && before.keys().any(|k| k.contains(".inbox:")),
+        "6 messages stored and inbox entries for the offline: {before:?}"
+    );
+    let round = Round {
+        prefix: &prefix,
+        registry: &registry.url,
+        dir: dir.path(),
+    };
+    round
+        .wipe_replay_compare("chat", namespace, records, &[".inbox:", ".media"], before)
         .await
 }

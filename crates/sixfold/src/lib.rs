@@ -115,7 +115,7 @@ pub async fn replay_command(
     force: bool,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    replay::check_processor(processor)?;
+    check_processor(processor)?;
     let from: Option<replay::From> = range.0.map(str::parse).transpose()?;
     let to: Option<replay::From> = range.1.map(str::parse).transpose()?;
     if rebuild {
@@ -557,19 +557,51 @@ pub fn input_topics(systems: &Systems, name: &str) -> Result<Vec<String>> {
         sixfold_notify::PROCESSOR => systems.notify.input_topics(),
         other => {
             let settings = systems.notify.settings();
-            let channel = [
-                (Channel::Push, &settings.push_topic),
-                (Channel::Email, &settings.email_topic),
-                (Channel::Sms, &settings.sms_topic),
-            ]
-            .into_iter()
-            .find(|(channel, _)| ChannelWorker::name(*channel) == other);
-            match channel {
-                Some((_, topic)) => vec![topic.clone()],
+            match notify_channel(other) {
+                Some(Channel::Push) => vec![settings.push_topic.clone()],
+                Some(Channel::Email) => vec![settings.email_topic.clone()],
+                Some(Channel::Sms) => vec![settings.sms_topic.clone()],
                 None => bail!("no input topics known for processor {other:?}"),
             }
         }
     })
+}
+
+/// The topics a replay of `name` reads: its input topics, except for chat (`chat.membership`,
+/// `chat.sent` and `chat.receipt`, in timestamp order; `chat.fanout` is delivery work) and the
+/// notification processors (`notify.status`, their decision log: deciding or sending again
+/// would not give the same views).
+pub fn replay_topics(systems: &Systems, name: &str) -> Result<Vec<String>> {
+    if name == sixfold_chat::PROCESSOR {
+        return Ok(systems.chat.replay_topics());
+    }
+    if is_notify(name) {
+        return Ok(systems.notify.replay_topics());
+    }
+    input_topics(systems, name)
+}
+
+/// The consumer group a replay of `name` reads in: the processor's own, except for the
+/// notification processors, whose replay reads another topic than their input and must leave
+/// their input's positions alone (`<name>.replay`).
+pub fn replay_group(name: &str) -> String {
+    if is_notify(name) {
+        format!("{name}.replay")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The notification processor or one of its channel workers.
+fn is_notify(name: &str) -> bool {
+    name == sixfold_notify::PROCESSOR || notify_channel(name).is_some()
+}
+
+/// The channel of a notification worker's name (`notify-push`, …).
+fn notify_channel(name: &str) -> Option<Channel> {
+    [Channel::Push, Channel::Email, Channel::Sms]
+        .into_iter()
+        .find(|channel| ChannelWorker::name(*channel) == name)
 }
 
 /// How a processor runs, besides its settings.
@@ -585,6 +617,11 @@ pub struct RunOptions {
     /// No retry tiers: a transient failure is retried in place, a permanent one goes to the
     /// DLQ (a rebuild, whose retry topics would be the live processor's).
     pub without_retries: bool,
+    /// A replay: the processor rebuilds its views from [`replay_topics`] and acts on nothing
+    /// outside. Chat reads them in timestamp order and delivers nothing; the notification
+    /// processors fold `notify.status` ([`sixfold_notify::restore`]) in their replay group,
+    /// with no retry tiers (theirs hold requests and sends, not statuses).
+    pub replay: bool,
 }
 
 /// The processor `name` alone, without the loops that run beside it in production (the URL
@@ -628,6 +665,22 @@ pub async fn run_processor_with(
         config.retry_in_place = true;
     }
     let context = clients.context(settings);
+    if options.replay && name == sixfold_chat::PROCESSOR {
+        let chat = &systems.chat;
+        config.topics = chat.replay_topics();
+        config.aligned = true;
+        let processor = Arc::new(chat.replay_processor());
+        return Ok(run_processor(processor, config, context, shutdown).await?);
+    }
+    if options.replay && is_notify(name) {
+        let notify = systems.notify.clone();
+        config.topics = notify.replay_topics();
+        config.group = Some(config.group.unwrap_or_else(|| replay_group(name)));
+        config.retry_delays.clear();
+        config.retry_in_place = true;
+        let restore = sixfold_notify::restore::NotifyRestore::new(notify, notify_channel(name));
+        return Ok(run_processor(Arc::new(restore), config, context, shutdown).await?);
+    }
     let result = match name {
         sixfold_urls::PROCESSOR => {
             let urls = systems.urls.clone();
@@ -664,17 +717,6 @@ pub async fn run_processor_with(
             .await;
             scheduler.inspect(|task| task.abort());
             result
-        }
-        "notify-push" | "notify-email" | "notify-sms" => {
-            let channel = match name {
-                "notify-push" => Channel::Push,
-                "notify-email" => Channel::Email,
-                _ => Channel::Sms,
-            };
-            let clients = Arc::new(ChannelClients::from_settings(&settings.notify).await);
-            let worker = ChannelWorker::new(systems.notify.clone(), clients, channel);
-            config.topics = vec![worker.input_topic()];
-            run_processor(Arc::new(worker), config, context, shutdown).await
         }
         sixfold_crawler::PROCESSOR => {
             // The admission processor and, beside it, the fetch loop over leased hosts.
@@ -716,7 +758,15 @@ pub async fn run_processor_with(
                 }
             }
         }
-        other => bail!("unknown processor {other:?}"),
+        other => {
+            let Some(channel) = notify_channel(other) else {
+                bail!("unknown processor {other:?}");
+            };
+            let clients = Arc::new(ChannelClients::from_settings(&settings.notify).await);
+            let worker = ChannelWorker::new(systems.notify.clone(), clients, channel);
+            config.topics = vec![worker.input_topic()];
+            run_processor(Arc::new(worker), config, context, shutdown).await
+        }
     };
     Ok(result?)
 }

@@ -20,11 +20,16 @@
 //!    continues from there — after a `--to` replay, with the records past the stop point.
 //!
 //! Processors are idempotent, so replaying into existing views changes nothing; replaying into
-//! wiped views (store namespaces and Redis keys removed) rebuilds them. The notification
-//! processors and chat are refused: a replay would send notifications again (past the dedup
-//! window) and push old chat messages to connected users. Chat's views also depend on the
-//! order of events across its topics (a conversation's creation before its messages, a
-//! message before the receipts that cover it), and a replay reads its topics side by side.
+//! wiped views (store namespaces and Redis keys removed) rebuilds them. Two kinds of processor
+//! replay differently, because handling their input again would act on the outside world or
+//! give other views ([`crate::replay_topics`]):
+//! - chat reads `chat.membership`, `chat.sent` and `chat.receipt` in timestamp order across
+//!   the three (the runtime's aligned mode; its views depend on that order) with a processor
+//!   that delivers nothing;
+//! - the notification processors (`notify` and its channel workers) rebuild their views from
+//!   `notify.status`, their decision log ([`sixfold_notify::restore`]), in a group of their
+//!   own (`<name>.replay`): their input's positions are left alone, and nothing is decided or
+//!   sent again. The processor's own group must still have no live members.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -37,16 +42,6 @@ use sixfold_runtime::shutdown::CancellationToken;
 
 use crate::settings::Settings;
 use crate::{BROKER_TIMEOUT, Clients, Systems};
-
-/// Processors a replay would make act on the outside world again: notifications would be sent
-/// again, and the chat processor pushes every message it handles to the connected recipients.
-const NOT_REPLAYABLE: &[&str] = &[
-    sixfold_chat::PROCESSOR,
-    sixfold_notify::PROCESSOR,
-    "notify-push",
-    "notify-email",
-    "notify-sms",
-];
 
 /// Where a replay starts (`--from`) or stops (`--to`, where `earliest` means nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,18 +111,6 @@ pub struct ReplayReport {
     pub records: i64,
     /// How long it took.
     pub elapsed: Duration,
-}
-
-/// Refuses processors that cannot be replayed.
-pub fn check_processor(processor: &str) -> Result<()> {
-    crate::check_processor(processor)?;
-    if NOT_REPLAYABLE.contains(&processor) {
-        bail!(
-            "{processor} is not replayable: a replay would act on the outside world again \
-             (notifications sent, chat messages pushed to connected users)"
-        );
-    }
-    Ok(())
 }
 
 /// A consumer in `group` that never subscribes: it reads watermarks, times and committed
@@ -436,10 +419,11 @@ pub async fn replay(
     force: bool,
     stop: &CancellationToken,
 ) -> Result<ReplayReport> {
-    check_processor(processor)?;
-    let client = group_client(settings, processor)?;
-    ensure_stopped(&client, processor, force)?;
-    let topics = crate::input_topics(systems, processor)?;
+    crate::check_processor(processor)?;
+    ensure_stopped(&group_client(settings, processor)?, processor, force)?;
+    let group = crate::replay_group(processor);
+    let client = group_client(settings, &group)?;
+    let topics = crate::replay_topics(systems, processor)?;
     let spans = plan(settings, &client, &topics, from.as_ref(), to.as_ref())?;
     let total: i64 = spans.iter().map(|s| s.end - s.start).sum();
     let started = Instant::now();
@@ -454,18 +438,16 @@ pub async fn replay(
     // Ctrl-C stops the processor gracefully: its offsets are committed, and running the
     // replay again without --from resumes there.
     let shutdown = stop.child_token();
-    // With --to, the records past each end stay unread; without, the ends are where the
-    // topics ended at the start and later records are the live processor's.
-    let stop_at = if to.is_some() {
-        spans
-            .iter()
-            .map(|s| ((s.topic.clone(), s.partition), s.end))
-            .collect()
-    } else {
-        BTreeMap::new()
-    };
+    // The records past each end stay unread: with --to they are the resume's, without they
+    // came after the replay started and are the live processor's.
+    let stop_at = spans
+        .iter()
+        .map(|s| ((s.topic.clone(), s.partition), s.end))
+        .collect();
     let options = crate::RunOptions {
         stop_at,
+        replay: true,
+        group: (group != processor).then(|| group.clone()),
         ..crate::RunOptions::default()
     };
     let progress = Progress {
@@ -532,7 +514,7 @@ pub async fn rebuild(
     force: bool,
     stop: &CancellationToken,
 ) -> Result<RebuildReport> {
-    check_processor(processor)?;
+    crate::check_processor(processor)?;
     if !crate::views::REBUILDABLE.contains(&processor) {
         bail!(
             "{processor} cannot be rebuilt beside its views; rebuildable: {}",

@@ -46,6 +46,17 @@
 //! rules refuse) go to `chat.dlq`; store, Redis or broker failures are transient
 //! (`chat.retry.1..3`).
 //!
+//! # Replay
+//! `sixfold replay --processor chat` rebuilds the views (conversations, members, messages,
+//! idempotency keys, conversation lists and positions) from `chat.membership`, `chat.sent` and
+//! `chat.receipt`, read in timestamp order across the three (the runtime's aligned mode): the
+//! views depend on that order (a conversation's creation before its messages, a member added
+//! before they post, a message before the receipts that cover it). The replay's processor
+//! ([`ChatProcessor::views_only`]) delivers nothing: no acks, no routing, no fan-out items, no
+//! sender receipts (those are in `chat.receipt` already). The offline inbox and uploaded media
+//! are not views: the inbox is pending deliveries (what a client has not been pushed yet; a
+//! client catches up with `sync` and unread counts), media are uploads.
+//!
 //! Known limits:
 //! - Real-time frames to a socket that is closing are lost (the client catches up with `sync`);
 //!   inbox entries are written only for users with no live route.
@@ -311,6 +322,23 @@ impl Chat {
     /// The processor, for the runtime's consumer loop.
     pub fn processor(self: &Arc<Self>) -> ChatProcessor {
         ChatProcessor::new(self.clone())
+    }
+
+    /// The processor of a replay: it rebuilds the views from [`Chat::replay_topics`] and
+    /// delivers nothing ([`ChatProcessor::views_only`]).
+    pub fn replay_processor(self: &Arc<Self>) -> ChatProcessor {
+        ChatProcessor::views_only(self.clone())
+    }
+
+    /// The topics a replay reads, in the order that breaks timestamp ties: membership changes,
+    /// messages, receipts. `chat.fanout` is delivery work, not a source of views.
+    pub fn replay_topics(&self) -> Vec<String> {
+        let s = &self.settings;
+        vec![
+            s.membership_topic.clone(),
+            s.sent_topic.clone(),
+            s.receipt_topic.clone(),
+        ]
     }
 
     /// The topics the processor consumes.

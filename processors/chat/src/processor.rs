@@ -77,12 +77,29 @@ impl Classify for ChatError {
 /// The processor.
 pub struct ChatProcessor {
     chat: Arc<Chat>,
+    /// Whether it delivers (acks, routing, fan-out items, the sender's read receipt), or only
+    /// writes the views (a replay).
+    deliver: bool,
 }
 
 impl ChatProcessor {
     /// The processor over chat's shared state.
     pub fn new(chat: Arc<Chat>) -> Self {
-        Self { chat }
+        Self {
+            chat,
+            deliver: true,
+        }
+    }
+
+    /// A processor that only writes the views: messages, positions and membership are stored
+    /// as the live processor stores them, and nothing is delivered or produced. For a replay,
+    /// which must not push old messages to connected users or produce receipts that
+    /// `chat.receipt` holds already.
+    pub fn views_only(chat: Arc<Chat>) -> Self {
+        Self {
+            chat,
+            deliver: false,
+        }
     }
 }
 
@@ -99,11 +116,15 @@ impl Processor for ChatProcessor {
     async fn process(&self, record: &Record) -> Result<(), ChatError> {
         let c = &self.chat;
         let s = &c.settings;
+        let deliver = self.deliver;
         if record.topic == s.sent_topic {
-            c.apply_sent(&decode(record)?).await
+            c.apply_sent(&decode(record)?, deliver).await
         } else if record.topic == s.receipt_topic {
-            c.apply_receipt(&decode(record)?).await
+            c.apply_receipt(&decode(record)?, deliver).await
         } else if record.topic == s.fanout_topic {
+            if !deliver {
+                return Ok(());
+            }
             c.apply_fanout(&decode(record)?).await
         } else if record.topic == s.membership_topic {
             c.apply_membership(&decode(record)?).await
@@ -134,7 +155,8 @@ fn check_conversation(id: &str) -> Result<(), ChatError> {
 }
 
 impl Chat {
-    async fn apply_sent(&self, event: &ChatSent) -> Result<(), ChatError> {
+    /// Stores a message; with `deliver`, acks, routes it and moves the sender's read position.
+    async fn apply_sent(&self, event: &ChatSent, deliver: bool) -> Result<(), ChatError> {
         let conv = &event.conversation_id;
         let sender = &event.sender_id;
         check_user("sender_id", sender)?;
@@ -173,6 +195,9 @@ impl Chat {
                 .materialized
                 .with_label_values(&["chat", "message"])
                 .inc();
+        }
+        if !deliver {
+            return Ok(());
         }
         // The ack first: the sender hears "durable" no later than any recipient sees it.
         if let Some(gateway) = &event.gateway_id {
@@ -277,7 +302,8 @@ impl Chat {
         self.deliver_message(&event.recipient_ids, &frame).await
     }
 
-    async fn apply_receipt(&self, event: &ChatReceipt) -> Result<(), ChatError> {
+    /// Moves a member's position; with `deliver`, tells the senders of the covered messages.
+    async fn apply_receipt(&self, event: &ChatReceipt, deliver: bool) -> Result<(), ChatError> {
         let conv = &event.conversation_id;
         let user = &event.user_id;
         check_conversation(conv)?;
@@ -299,6 +325,9 @@ impl Chat {
         self.store
             .advance_positions(conv, user, state.into())
             .await?;
+        if !deliver {
+            return Ok(());
+        }
         let old = match kind {
             ReceiptKind::Delivered => before.delivered_up_to,
             ReceiptKind::Read => before.read_up_to,

@@ -226,6 +226,9 @@ pub struct NotifyStatus {
     /// With `DEFERRED`: when it will be sent.
     #[serde(default)]
     pub deferred_until: Option<i64>,
+    /// With `DEFERRED`: the held request as JSON, for a replay to hold it again.
+    #[serde(default)]
+    pub held_request: Option<String>,
 }
 
 impl NotifyStatus {
@@ -251,6 +254,7 @@ impl NotifyStatus {
             error_code: None,
             error: None,
             deferred_until: None,
+            held_request: None,
         }
     }
 }

@@ -2,12 +2,12 @@
 //! locale, frequency caps through the rate limiter, and one worker pool per channel (APNs, FCM,
 //! email over SMTP, SMS through Twilio).
 //!
-//! # Status
-//! Works end to end against local provider stand-ins: the `notify` processor ([`processor`]:
-//! dedup, `send_at` and quiet hours held in the store and released by the scheduler,
-//! preferences, the hourly cap through the rate limiter, rendering with [`template`]), the
-//! routes ([`routes`]), the channel clients ([`channels`]) and the channel workers
-//! ([`workers`]). Not done: the benchmark, a killed-worker test, purging old notification ids.
+//! # Parts
+//! The `notify` processor ([`processor`]: dedup, `send_at` and quiet hours held in the store and
+//! released by the scheduler, preferences, the hourly cap through the rate limiter, rendering
+//! with [`template`], and the purge of ids past the dedup window), the routes ([`routes`]), the
+//! channel clients ([`channels`]) and the channel workers ([`workers`]). A replay rebuilds the
+//! views from `notify.status` ([`restore`]) rather than deciding or sending again.
 //!
 //! The rate limiter is used through its library API (`sixfold_ratelimit::RateLimiter::
 //! check_key`), the one allowed dependency of one processor crate on another.
@@ -20,6 +20,7 @@ pub mod events;
 pub mod preferences;
 pub mod processor;
 pub mod provider;
+pub mod restore;
 pub mod routes;
 pub mod service;
 pub mod storage;

@@ -22,6 +22,10 @@ use crate::template::{Channel, Rendered, TemplateError};
 /// Longest notification id, in bytes.
 pub const MAX_NOTIFICATION_ID: usize = 128;
 
+/// The `error_code` of the `FAILED` status the processor reports for a channel the user has no
+/// address for (a decision, unlike the workers' failures).
+pub const NO_ADDRESS: &str = "no_address";
+
 /// How often the scheduler purges ids past the dedup window.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -392,8 +396,13 @@ impl Notify {
             now,
         );
         event.deferred_until = deferred_until;
+        if status == DeliveryStatus::Deferred {
+            event.held_request = Some(
+                serde_json::to_string(request).map_err(|e| NotifyError::Invalid(e.to_string()))?,
+            );
+        }
         if status == DeliveryStatus::Failed {
-            event.error_code = Some("no_address".into());
+            event.error_code = Some(NO_ADDRESS.into());
             event.error = Some("the user has no address for this channel".into());
         }
         self.report(acks, &event).await?;

@@ -193,6 +193,12 @@ impl Notify {
         vec![self.settings.requested_topic.clone()]
     }
 
+    /// The topic a replay of the notification processors reads: `notify.status`, the decision
+    /// log ([`crate::restore`]).
+    pub fn replay_topics(&self) -> Vec<String> {
+        vec![self.settings.status_topic.clone()]
+    }
+
     /// Outcomes so far for `channel` (`push`, `email`, `sms`, or `-`) and `status`
     /// (lower-case, e.g. `queued`).
     pub fn outcomes(&self, channel: &str, status: &str) -> u64 {

@@ -325,6 +325,15 @@ impl NotifyStore {
         Ok(held)
     }
 
+    /// Removes the held send of `notification_id` due at `due_ms`, if there is one (a replay
+    /// of its release).
+    pub async fn unhold(&self, notification_id: &str, due_ms: i64) -> Result<(), StorageError> {
+        let shard = shard_of(notification_id);
+        let key = format!("{:013}:{notification_id}", due_ms.max(0));
+        self.kv().delete(&self.shard_ns(shard), &key).await?;
+        Ok(())
+    }
+
     /// Removes a released held send.
     pub async fn release(&self, held: &Held) -> Result<(), StorageError> {
         self.kv()

@@ -22,6 +22,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientContext, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+mod aligned;
 mod lag;
 
 use self::lag::{max_poll_interval, sample_lag};
@@ -104,6 +105,12 @@ pub struct ProcessorConfig {
     /// instead of handing it to a retry tier: for a rebuild, which has no retry topics of its
     /// own and must not skip a record.
     pub retry_in_place: bool,
+    /// Read the input topics in timestamp order across topics (Kafka Streams' stream-time
+    /// alignment), for a replay whose views depend on the order of events across topics: the
+    /// input partitions are assigned (not subscribed), each partition stops at its `stop_at`
+    /// offset (or the end it has when the run starts), a transient failure is retried in
+    /// place, and there are no retry tiers. See [`aligned`].
+    pub aligned: bool,
 }
 
 /// Shared clients a processor runs with.
@@ -156,6 +163,15 @@ pub async fn run_processor<P: Processor>(
     context: RuntimeContext,
     shutdown: CancellationToken,
 ) -> Result<(), ConsumerError> {
+    if config.aligned {
+        let driver = Driver {
+            processor,
+            config: Arc::new(config),
+            context,
+            shutdown,
+        };
+        return driver.run_aligned().await;
+    }
     let mut tasks = tokio::task::JoinSet::new();
     let mut lanes = vec![Lane {
         group: config.group.clone().unwrap_or_else(|| config.name.clone()),
@@ -492,6 +508,19 @@ impl<P: Processor> Driver<P> {
     }
 
     fn consumer(&self, lane: &Lane) -> Result<GroupConsumer, ConsumerError> {
+        let consumer = self.unsubscribed_consumer(lane)?;
+        let topics: Vec<&str> = lane.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|source| ConsumerError::Kafka {
+                group: lane.group.clone(),
+                source,
+            })?;
+        Ok(consumer)
+    }
+
+    /// A consumer in `lane`'s group that has not subscribed to anything yet.
+    fn unsubscribed_consumer(&self, lane: &Lane) -> Result<GroupConsumer, ConsumerError> {
         let kafka_error = |source| ConsumerError::Kafka {
             group: lane.group.clone(),
             source,
@@ -529,16 +558,14 @@ impl<P: Processor> Driver<P> {
                 revocations: std::sync::atomic::AtomicU64::new(0),
             })
             .map_err(kafka_error)?;
-        let topics: Vec<&str> = lane.topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&topics).map_err(kafka_error)?;
         Ok(consumer)
     }
 
     /// Handles one record until its offset may be stored: processed, or handed to a retry tier
     /// or the DLQ.
-    async fn handle(
+    async fn handle<M: Message>(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &M,
         from_retry_topic: bool,
     ) -> Result<(), Interrupted> {
         let name = self.config.name.as_str();
@@ -587,7 +614,10 @@ impl<P: Processor> Driver<P> {
                 loop {
                     match self.processor.process(&record).await {
                         Ok(()) => break None,
-                        Err(error) if error.is_transient() && self.config.retry_in_place => {
+                        Err(error)
+                            if error.is_transient()
+                                && (self.config.retry_in_place || self.config.aligned) =>
+                        {
                             tracing::warn!(%error, processor = %self.config.name, "transient failure; retrying in place");
                             self.pause(backoff).await?;
                             backoff = (backoff * 2).min(MAX_BACKOFF);
