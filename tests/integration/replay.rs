@@ -36,7 +36,7 @@ fn settings(prefix: &str, registry: &str, dir: &std::path::Path, db: &str) -> Re
              urls: {{namespace: {prefix}, created_topic: {prefix}.created, clicked_topic: {prefix}.clicked}}\n\
              timeline: {{namespace: {prefix}-tl, posted_topic: {prefix}.posted, deleted_topic: {prefix}.deleted, follow_topic: {prefix}.follow, fanout_topic: {prefix}.fanout}}\n\
              chat: {{token_secret: replay-test-chat-token-secret-0123456789, media_dir: {media}, namespace: {prefix}-ch, sent_topic: {prefix}.sent, receipt_topic: {prefix}.receipt, fanout_topic: {prefix}.chatfanout, membership_topic: {prefix}.membership}}\n\
-             notify: {{templates_dir: {root}/templates}}\n\
+             notify: {{templates_dir: {root}/templates, namespace: {prefix}-nt, requested_topic: {prefix}.requested, push_topic: {prefix}.push, email_topic: {prefix}.email, sms_topic: {prefix}.sms, status_topic: {prefix}.status}}\n\
              crawler: {{content_dir: {crawl}, namespace: {prefix}-cr, discovered_topic: {prefix}.discovered, fetched_topic: {prefix}.fetched}}\n",
             redis = redis_url(),
             store = dir.join(format!("{db}.db")).display(),
@@ -927,4 +927,205 @@ async fn chat_views_wiped_and_replayed_come_back_identical() -> Result<()> {
     round
         .wipe_replay_compare("chat", namespace, records, &[".inbox:", ".media"], before)
         .await
+}
+
+/// The notification service's views (dedup records, held sends, sent markers) wiped and
+/// replayed come back identical, rebuilt from `notify.status` without deciding or sending
+/// anything again: a sent email, a duplicate, a send held for an hour, one held for two
+/// seconds and released, one dropped by preference and one without an address. Replaying the
+/// email worker alone rebuilds its sent markers. Preferences and contacts are the service's own
+/// data, written through its API, and are not views.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notify_views_wiped_and_replayed_from_their_statuses_come_back_identical() -> Result<()> {
+    use sixfold_notify::events::{AvroChannel, NOTIFY_REQUESTED_SCHEMA, NotifyRequested, Priority};
+    use sixfold_notify::preferences::{Contact, Preferences};
+    use sixfold_tests::standins::smtp::{SmtpConfig, SmtpStandIn};
+    let prefix = unique("replay");
+    let dir = tempfile::tempdir()?;
+    let registry = TestRegistry::start().await?;
+    let smtp = SmtpStandIn::start(SmtpConfig::default()).await?;
+    let mut first = settings(&prefix, &registry.url, dir.path(), "first")?;
+    first.notify.email = Some(sixfold_notify::channels::email::EmailSettings {
+        host: "127.0.0.1".into(),
+        port: smtp.address().port(),
+        ..Default::default()
+    });
+    let n = first.notify.clone();
+    create_topics(&[
+        (&n.requested_topic, 2),
+        (&n.push_topic, 1),
+        (&n.email_topic, 1),
+        (&n.sms_topic, 1),
+        (&n.status_topic, 2),
+        (&dlq_topic("notify"), 4),
+    ])
+    .await?;
+    let clients = Clients::connect(&first, Metrics::new()).await?;
+    let stop = CancellationToken::new();
+    let systems = Systems::new(&first, &clients, stop.clone())?;
+    let store = systems.notify.store().clone();
+    store
+        .put_contact(
+            "ann",
+            &Contact {
+                email: Some("ann@example.test".into()),
+                phone: None,
+            },
+        )
+        .await?;
+    store
+        .put_contact(
+            "bob",
+            &Contact {
+                email: Some("bob@example.test".into()),
+                phone: None,
+            },
+        )
+        .await?;
+    store
+        .put_preferences(
+            "bob",
+            &Preferences {
+                email: false,
+                ..Preferences::default()
+            },
+        )
+        .await?;
+    let schema = EventSchema::parse(NOTIFY_REQUESTED_SCHEMA)?;
+    let request = |id: &str, user: &str, send_at: Option<i64>| NotifyRequested {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        occurred_at: now_ms(),
+        notification_id: id.to_owned(),
+        user_id: user.to_owned(),
+        template_id: "welcome".into(),
+        channels: vec![AvroChannel::Email],
+        data: [("name".to_owned(), user.to_owned())].into(),
+        priority: Priority::Normal,
+        send_at,
+        locale: None,
+    };
+    let requests = [
+        request("n1", "ann", None),
+        request("n1", "ann", None),
+        request("n2", "ann", Some(now_ms() + 3_600_000)),
+        request("n3", "bob", None),
+        request("n4", "cat", None),
+        request("n5", "ann", Some(now_ms() + 2_000)),
+    ];
+    for event in &requests {
+        clients
+            .producer
+            .send_event(
+                &clients.codec,
+                &n.requested_topic,
+                &schema,
+                &event.user_id,
+                event,
+            )
+            .await?;
+    }
+    let processor = sixfold::run_processor_with(
+        &first,
+        &clients,
+        &systems,
+        "notify",
+        sixfold::RunOptions {
+            side_tasks: true,
+            ..Default::default()
+        },
+        stop.child_token(),
+    );
+    let worker = sixfold::run_processor_only(
+        &first,
+        &clients,
+        &systems,
+        "notify-email",
+        stop.child_token(),
+    );
+    let sent = || async {
+        store.is_sent("n1", "email", "-").await.unwrap_or(false)
+            && store.is_sent("n5", "email", "-").await.unwrap_or(false)
+    };
+    tokio::select! {
+        result = processor => anyhow::bail!("notify stopped: {result:?}"),
+        result = worker => anyhow::bail!("the email worker stopped: {result:?}"),
+        done = wait_for("n1 and n5 (once released) sent", PATIENCE, sent) => done?,
+    }
+    stop.cancel();
+    ensure!(
+        smtp.accepted().len() == 2,
+        "two mails: {:?}",
+        smtp.accepted().len()
+    );
+
+    // Statuses: n1 QUEUED, SENT, DUPLICATE; n2 DEFERRED; n3 DROPPED; n4 FAILED; n5 DEFERRED,
+    // QUEUED, SENT.
+    let statuses = 9;
+    let namespace = &n.namespace;
+    let ignore = [".user:", ".devices:", ".purge"];
+    let kept = |views: BTreeMap<String, String>| -> BTreeMap<String, String> {
+        views
+            .into_iter()
+            .filter(|(key, _)| !ignore.iter().any(|part| key.contains(part)))
+            .collect()
+    };
+    let before = kept(views(&first, namespace).await?);
+    let count = |part: &str| before.keys().filter(|k| k.contains(part)).count();
+    ensure!(
+        count(".ids:") == 5 && count(".sent:") == 2 && count(".scheduled/") == 1,
+        "five records, two sent markers, one held send: {before:?}"
+    );
+
+    let replayed = |db: &'static str, processor: &'static str| {
+        let (prefix, registry, dir) = (prefix.clone(), registry.url.clone(), dir.path().to_owned());
+        async move {
+            let second = settings(&prefix, &registry, &dir, db)?;
+            let stop = CancellationToken::new();
+            let clients = Clients::connect(&second, Metrics::new()).await?;
+            let systems = Systems::new(&second, &clients, stop.clone())?;
+            let report = replay(
+                &second,
+                &clients,
+                &systems,
+                processor,
+                Some(From::Earliest),
+                None,
+                true,
+                &stop,
+            )
+            .await
+            .with_context(|| format!("replay {processor}"))?;
+            ensure!(
+                report.records == statuses,
+                "{processor} replayed {}",
+                report.records
+            );
+            Ok::<_, anyhow::Error>(second)
+        }
+    };
+    // The email worker's replay: its sent markers, nothing else.
+    let markers = replayed("markers", "notify-email").await?;
+    let after = kept(views(&markers, namespace).await?);
+    let sent_before: BTreeMap<_, _> = before
+        .iter()
+        .filter(|(k, _)| k.contains(".sent:"))
+        .collect();
+    ensure!(
+        after.iter().collect::<BTreeMap<_, _>>() == sent_before,
+        "the email worker's replay rebuilds its markers: {after:?}"
+    );
+    // The processor's replay: every view.
+    let second = replayed("second", "notify").await?;
+    let after = kept(views(&second, namespace).await?);
+    let differ: Vec<_> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    ensure!(
+        differ.is_empty(),
+        "views differ after the replay: {differ:?}\n{before:?}\n{after:?}"
+    );
+    ensure!(smtp.accepted().len() == 2, "nothing sent again");
+    Ok(())
 }
