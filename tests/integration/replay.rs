@@ -405,6 +405,60 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
     Ok(())
 }
 
+/// Rebuilds `processor` beside its views with `sixfold replay --rebuild` and checks that the
+/// rebuilt views, under the new namespace, equal `before` (its views under `namespace`) but for
+/// keys containing one of `ignore`: state, which stays under `namespace` and is used from there.
+async fn rebuild_and_compare(
+    settings: &Settings,
+    processor: &str,
+    namespace: &str,
+    ignore: &[&str],
+    before: &BTreeMap<String, String>,
+) -> Result<()> {
+    let stop = CancellationToken::new();
+    let report = rebuild(settings, processor, None, true, &stop)
+        .await
+        .with_context(|| format!("rebuild {processor}"))?;
+    ensure!(
+        report.old_namespace == namespace,
+        "{}",
+        report.old_namespace
+    );
+    let new = &report.new_namespace;
+    let kept = |key: &String| !ignore.iter().any(|part| key.contains(part));
+    let rebuilt: BTreeMap<String, String> = views(settings, new)
+        .await?
+        .into_iter()
+        .map(|(key, value)| (key.replacen(new.as_str(), namespace, 1), value))
+        .filter(|(key, _)| kept(key))
+        .collect();
+    let before: BTreeMap<String, String> = before
+        .iter()
+        .filter(|(key, _)| kept(key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    ensure!(
+        rebuilt == before,
+        "rebuilt views differ: {rebuilt:?}\n{before:?}"
+    );
+    // Processes started now use the new views, and the state where it was.
+    let clients = Clients::connect(settings, Metrics::new()).await?;
+    let active = sixfold::views::active_settings(settings, clients.store.as_ref()).await?;
+    let (views_at, state_at) = match processor {
+        "chat" => (&active.chat.namespace, active.chat.state_namespace.clone()),
+        "notify" => (
+            &active.notify.namespace,
+            active.notify.state_namespace.clone(),
+        ),
+        other => anyhow::bail!("no state namespace known for {other}"),
+    };
+    ensure!(
+        views_at == new && state_at.as_deref() == Some(namespace),
+        "active: views {views_at}, state {state_at:?}"
+    );
+    Ok(())
+}
+
 /// Where a wipe-and-replay round keeps its data: the test's prefix, registry and directory.
 struct Round<'a> {
     prefix: &'a str,
@@ -924,9 +978,12 @@ async fn chat_views_wiped_and_replayed_come_back_identical() -> Result<()> {
         registry: &registry.url,
         dir: dir.path(),
     };
+    let state = [".inbox:", ".media"];
     round
-        .wipe_replay_compare("chat", namespace, records, &[".inbox:", ".media"], before)
-        .await
+        .wipe_replay_compare("chat", namespace, records, &state, before.clone())
+        .await?;
+    // Beside the live views: rebuilt under a new namespace, the inbox left where it is.
+    rebuild_and_compare(&first, "chat", namespace, &state, &before).await
 }
 
 /// The notification service's views (dedup records, held sends, sent markers) wiped and
@@ -1127,5 +1184,9 @@ async fn notify_views_wiped_and_replayed_from_their_statuses_come_back_identical
         "views differ after the replay: {differ:?}\n{before:?}\n{after:?}"
     );
     ensure!(smtp.accepted().len() == 2, "nothing sent again");
+    // Beside the live views: rebuilt under a new namespace, preferences and contacts left
+    // where they are.
+    rebuild_and_compare(&first, "notify", namespace, &ignore, &before).await?;
+    ensure!(smtp.accepted().len() == 2, "nothing sent by the rebuild");
     Ok(())
 }

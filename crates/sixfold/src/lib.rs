@@ -123,16 +123,18 @@ pub async fn replay_command(
             bail!("--to does not go with --rebuild: a rebuilt view is swapped in up to date");
         }
         let report = replay::rebuild(settings, processor, from, force, &shutdown).await?;
+        let old = &report.old_namespace;
+        let keep = views::state_to_keep(processor, old)
+            .map(|state| format!(", but keep {state}"))
+            .unwrap_or_default();
         println!(
             "rebuilt {processor} from {} records in {:.1} s (group {}): its views are now under \
              {}.\nStart `{processor}` and restart every ingress to use them; the old views can \
-             then be deleted: store namespaces {old} and {old}.*, Redis keys {old}:* (for the \
-             URL shortener, keep {old}.blocks and {old}:code-block: they keep codes unique).",
+             then be deleted: store namespaces {old} and {old}.*, Redis keys {old}:*{keep}.",
             report.records,
             report.elapsed.as_secs_f64(),
             report.group,
             report.new_namespace,
-            old = report.old_namespace,
         );
         return Ok(());
     }

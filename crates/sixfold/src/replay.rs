@@ -40,6 +40,9 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use sixfold_runtime::shutdown::CancellationToken;
 
+use sixfold_notify::template::Channel;
+use sixfold_notify::workers::ChannelWorker;
+
 use crate::settings::Settings;
 use crate::{BROKER_TIMEOUT, Clients, Systems};
 
@@ -484,6 +487,16 @@ pub async fn replay(
     })
 }
 
+/// The consumer groups that must have no members before a rebuild of `processor` swaps its
+/// views: its own, and for the notification service its channel workers'.
+fn live_groups(processor: &str) -> Vec<String> {
+    let mut groups = vec![processor.to_owned()];
+    if processor == sixfold_notify::PROCESSOR {
+        groups.extend([Channel::Push, Channel::Email, Channel::Sms].map(ChannelWorker::name));
+    }
+    groups
+}
+
 /// What a rebuild did.
 #[derive(Debug, Clone)]
 pub struct RebuildReport {
@@ -542,7 +555,7 @@ pub async fn rebuild(
     let clients = Clients::connect(&fresh, sixfold_runtime::metrics::Metrics::new()).await?;
     let shutdown = stop.child_token();
     let systems = Systems::new(&fresh, &clients, shutdown.clone())?;
-    let topics = crate::input_topics(&systems, processor)?;
+    let topics = crate::replay_topics(&systems, processor)?;
     let client = group_client(&fresh, &group)?;
     let first = plan(
         &fresh,
@@ -557,6 +570,7 @@ pub async fn rebuild(
     let options = crate::RunOptions {
         group: Some(group.clone()),
         without_retries: true,
+        replay: true,
         ..crate::RunOptions::default()
     };
     let progress = Progress {
@@ -579,11 +593,16 @@ pub async fn rebuild(
         .until_done(&first, 0, &mut running, stop, resume)
         .await?;
 
-    // Caught up with the start: the live instances must stop before the hand-over.
+    // Caught up with the start: the live instances must stop before the hand-over (for the
+    // notification service, its workers too: they write sent markers into its views).
     let live_client = group_client(&fresh, processor)?;
+    let live_groups = live_groups(processor);
     let mut told = false;
     loop {
-        match ensure_stopped(&live_client, processor, force) {
+        let stopped = live_groups
+            .iter()
+            .try_for_each(|live| ensure_stopped(&group_client(&fresh, live)?, live, force));
+        match stopped {
             Ok(()) => break,
             Err(error) if error.to_string().contains("live members") => {
                 if !told {
@@ -624,13 +643,17 @@ pub async fn rebuild(
         },
     )
     .await?;
-    let mut handover = TopicPartitionList::new();
-    for span in &last {
-        handover.add_partition_offset(&span.topic, span.partition, Offset::Offset(span.end))?;
+    // A processor that replays its own input continues where the rebuild stopped; the
+    // notification service's rebuild read its status log, not its input, and hands nothing.
+    if crate::replay_group(processor) == processor {
+        let mut handover = TopicPartitionList::new();
+        for span in &last {
+            handover.add_partition_offset(&span.topic, span.partition, Offset::Offset(span.end))?;
+        }
+        live_client
+            .commit(&handover, CommitMode::Sync)
+            .with_context(|| format!("hand the rebuild's offsets to group {processor}"))?;
     }
-    live_client
-        .commit(&handover, CommitMode::Sync)
-        .with_context(|| format!("hand the rebuild's offsets to group {processor}"))?;
     let records = first.iter().chain(&last).map(|s| s.end - s.start).sum();
     Ok(RebuildReport {
         old_namespace,

@@ -10,7 +10,9 @@
 //!
 //! What is state rather than a view stays where it is ([`keep_state`]): the URL shortener's
 //! code counter and block ledger keep the configured namespace, or a rebuilt shortener would
-//! issue the first codes ever issued again.
+//! issue the first codes ever issued again; so do chat's offline inboxes, uploaded media and
+//! Redis routes and presence, and the notification service's preferences, contacts, devices
+//! and frequency caps.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,9 @@ const POINTERS: &str = "sixfold.views";
 pub const REBUILDABLE: &[&str] = &[
     sixfold_urls::PROCESSOR,
     sixfold_timeline::PROCESSOR,
+    sixfold_chat::PROCESSOR,
     sixfold_crawler::PROCESSOR,
+    sixfold_notify::PROCESSOR,
 ];
 
 /// One pointer.
@@ -42,17 +46,48 @@ pub fn namespace_mut<'s>(settings: &'s mut Settings, processor: &str) -> Option<
     match processor {
         sixfold_urls::PROCESSOR => Some(&mut settings.urls.namespace),
         sixfold_timeline::PROCESSOR => Some(&mut settings.timeline.namespace),
+        sixfold_chat::PROCESSOR => Some(&mut settings.chat.namespace),
         sixfold_crawler::PROCESSOR => Some(&mut settings.crawler.namespace),
+        sixfold_notify::PROCESSOR => Some(&mut settings.notify.namespace),
         _ => None,
     }
 }
 
 /// Keeps what under `processor`'s namespace is state rather than a view where it is before
-/// the namespace moves: the URL shortener's code counter and block ledger, which keep short
-/// codes unique for good and cannot be rebuilt from topics.
+/// the namespace moves: the URL shortener's code counter and block ledger (they keep short
+/// codes unique for good), chat's inboxes, media, routes and presence, the notification
+/// service's preferences, contacts, devices and caps. None of these can be rebuilt from topics.
 pub fn keep_state(settings: &mut Settings, processor: &str) {
-    if processor == sixfold_urls::PROCESSOR && settings.urls.code_namespace.is_none() {
-        settings.urls.code_namespace = Some(settings.urls.namespace.clone());
+    let (state, namespace) = match processor {
+        sixfold_urls::PROCESSOR => (&mut settings.urls.code_namespace, &settings.urls.namespace),
+        sixfold_chat::PROCESSOR => (&mut settings.chat.state_namespace, &settings.chat.namespace),
+        sixfold_notify::PROCESSOR => (
+            &mut settings.notify.state_namespace,
+            &settings.notify.namespace,
+        ),
+        _ => return,
+    };
+    if state.is_none() {
+        *state = Some(namespace.clone());
+    }
+}
+
+/// What of the old namespace `old` to keep after `processor` was rebuilt (its state, see
+/// [`keep_state`]); the rest of `old` may be deleted.
+pub fn state_to_keep(processor: &str, old: &str) -> Option<String> {
+    match processor {
+        sixfold_urls::PROCESSOR => Some(format!(
+            "{old}.blocks and {old}:code-block (they keep codes unique)"
+        )),
+        sixfold_chat::PROCESSOR => Some(format!(
+            "{old}.inbox:*, {old}.media and the Redis keys {old}:* (inboxes, uploads, routes and \
+             presence)"
+        )),
+        sixfold_notify::PROCESSOR => Some(format!(
+            "{old}.user:*, {old}.devices:* and the Redis keys {old}:* (preferences, contacts, \
+             devices and caps)"
+        )),
+        _ => None,
     }
 }
 

@@ -147,6 +147,10 @@ pub struct ChatSettings {
     pub media_types: Vec<String>,
     /// Prefix of store namespaces and Redis keys.
     pub namespace: String,
+    /// Prefix of what is state rather than a view (offline inboxes, uploaded media, routes and
+    /// presence in Redis) when it is not `namespace`: a rebuild (`sixfold replay --rebuild`)
+    /// moves the views to a new namespace and leaves these where they are.
+    pub state_namespace: Option<String>,
     /// Topic of sent messages.
     pub sent_topic: String,
     /// Topic of receipts.
@@ -155,6 +159,13 @@ pub struct ChatSettings {
     pub fanout_topic: String,
     /// Topic of membership changes.
     pub membership_topic: String,
+}
+
+impl ChatSettings {
+    /// The prefix of chat's state: `state_namespace`, else `namespace`.
+    pub fn state_namespace(&self) -> &str {
+        self.state_namespace.as_deref().unwrap_or(&self.namespace)
+    }
 }
 
 impl Default for ChatSettings {
@@ -184,6 +195,7 @@ impl Default for ChatSettings {
             .map(String::from)
             .to_vec(),
             namespace: "chat".into(),
+            state_namespace: None,
             sent_topic: "chat.sent".into(),
             receipt_topic: "chat.receipt".into(),
             fanout_topic: "chat.fanout".into(),
@@ -291,8 +303,9 @@ impl Chat {
             settings.gateway_id.clone()
         };
         Ok(Arc::new(Self {
-            store: ChatStore::new(deps.store, &settings.namespace),
-            directory: Directory::new(deps.redis, &settings.namespace),
+            store: ChatStore::new(deps.store, &settings.namespace)
+                .with_state_prefix(settings.state_namespace()),
+            directory: Directory::new(deps.redis, settings.state_namespace()),
             gateway: Gateway::new(gateway_id),
             tokens: TokenIssuer::new(
                 settings.token_secret.expose_secret().as_bytes(),
@@ -422,6 +435,7 @@ fn check_settings(s: &ChatSettings) -> Result<(), String> {
         return Err("heartbeat must be positive and shorter than presence_ttl".into());
     }
     sixfold_runtime::settings::check_namespace(&s.namespace)?;
+    sixfold_runtime::settings::check_namespace(s.state_namespace())?;
     if !s.gateway_id.is_empty() && !user::is_valid_user_id(&s.gateway_id) {
         return Err("gateway_id must be [A-Za-z0-9_-]{1,64}".into());
     }

@@ -13,8 +13,12 @@
 //! | `<p>.messages:<conv>` | seq (20 digits) → [`StoredMessage`] | one conversation's history |
 //! | `<p>.msgkeys:<conv>` | `<sender>:<client_msg_id>` → seq | idempotency keys |
 //! | `<p>.convs:<user>` | conversation → empty | one user's conversations |
-//! | `<p>.inbox:<user>` | conversation → first missed seq | offline inbox |
-//! | `<p>.media` | content hash → [`MediaMeta`] | uploaded attachments |
+//! | `<s>.inbox:<user>` | conversation → first missed seq | offline inbox |
+//! | `<s>.media` | content hash → [`MediaMeta`] | uploaded attachments |
+//!
+//! `<p>` is the views' prefix, `<s>` the state's ([`ChatStore::with_state_prefix`]; the same
+//! unless a rebuild moved the views): inboxes (pending deliveries) and media (uploads) cannot
+//! be rebuilt from topics.
 //!
 //! Sequence numbers are claimed by inserting the message row with `put_if_absent`, so two
 //! writers (a retried record beside the main lane, an old owner during a rebalance) can never
@@ -201,6 +205,8 @@ pub struct Appended {
 pub struct ChatStore {
     store: Arc<dyn Store>,
     prefix: String,
+    /// Prefix of the inboxes and media (state, not views).
+    state_prefix: String,
 }
 
 impl ChatStore {
@@ -209,7 +215,19 @@ impl ChatStore {
         Self {
             store,
             prefix: prefix.to_owned(),
+            state_prefix: prefix.to_owned(),
         }
+    }
+
+    /// The same tables with the inboxes and media under `prefix` (they are state, not views,
+    /// and stay where they are when a rebuild moves the views).
+    pub fn with_state_prefix(mut self, prefix: &str) -> Self {
+        self.state_prefix = prefix.to_owned();
+        self
+    }
+
+    fn state_ns(&self, table: &str, id: &str) -> String {
+        format!("{}.{table}:{id}", self.state_prefix)
     }
 
     fn kv(&self) -> &dyn KvStore {
@@ -315,7 +333,9 @@ impl ChatStore {
             if !membership.contains(&user) {
                 self.kv().delete(&index, &user).await?;
                 self.kv().delete(&self.ns("convs", &user), conv).await?;
-                self.kv().delete(&self.ns("inbox", &user), conv).await?;
+                self.kv()
+                    .delete(&self.state_ns("inbox", &user), conv)
+                    .await?;
             }
         }
         Ok(())
@@ -550,14 +570,18 @@ impl ChatStore {
     /// Notes that `user` missed message `seq` of `conv` (keeps the first missed one).
     pub async fn inbox_add(&self, user: &str, conv: &str, seq: u64) -> Result<(), StorageError> {
         self.kv()
-            .put_if_absent(&self.ns("inbox", user), conv, seq.to_string().into_bytes())
+            .put_if_absent(
+                &self.state_ns("inbox", user),
+                conv,
+                seq.to_string().into_bytes(),
+            )
             .await?;
         Ok(())
     }
 
     /// The user's inbox: conversations with missed messages and the first missed seq.
     pub async fn inbox(&self, user: &str) -> Result<Vec<(String, u64)>, StorageError> {
-        let ns = self.ns("inbox", user);
+        let ns = self.state_ns("inbox", user);
         let rows = self.kv().list(&ns, None, MAX_LIST_LIMIT).await?;
         rows.into_iter()
             .map(|(conv, seq)| {
@@ -570,21 +594,27 @@ impl ChatStore {
 
     /// Clears one conversation from the user's inbox.
     pub async fn inbox_clear(&self, user: &str, conv: &str) -> Result<(), StorageError> {
-        self.kv().delete(&self.ns("inbox", user), conv).await?;
+        self.kv()
+            .delete(&self.state_ns("inbox", user), conv)
+            .await?;
         Ok(())
     }
 
     /// Records an uploaded attachment.
     pub async fn put_media(&self, hash: &str, meta: &MediaMeta) -> Result<(), StorageError> {
         self.kv()
-            .put(&format!("{}.media", self.prefix), hash, json::encode(meta)?)
+            .put(
+                &format!("{}.media", self.state_prefix),
+                hash,
+                json::encode(meta)?,
+            )
             .await?;
         Ok(())
     }
 
     /// An uploaded attachment's description.
     pub async fn media(&self, hash: &str) -> Result<Option<MediaMeta>, StorageError> {
-        json::get(self.kv(), &format!("{}.media", self.prefix), hash).await
+        json::get(self.kv(), &format!("{}.media", self.state_prefix), hash).await
     }
 }
 

@@ -250,7 +250,7 @@ impl Notify {
         if prefs.hourly_limit > 0 {
             let key = format!(
                 "{}:cap:{}:{}",
-                self.settings.namespace,
+                self.settings.state_namespace(),
                 request.user_id,
                 channel.as_str()
             );

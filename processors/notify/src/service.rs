@@ -38,6 +38,11 @@ pub struct NotifySettings {
     pub scheduler_interval: Duration,
     /// Prefix of store namespaces and rate-limit keys.
     pub namespace: String,
+    /// Prefix of the service's own data (preferences, contacts, devices) and its rate-limit
+    /// keys when it is not `namespace`: a rebuild (`sixfold replay --rebuild`) moves the views
+    /// (dedup records, held sends, sent markers) to a new namespace and leaves these where they
+    /// are.
+    pub state_namespace: Option<String>,
     /// Topic of requests.
     pub requested_topic: String,
     /// Topic of rendered pushes.
@@ -58,6 +63,13 @@ pub struct NotifySettings {
     pub sms: Option<SmsSettings>,
 }
 
+impl NotifySettings {
+    /// The prefix of the service's own data: `state_namespace`, else `namespace`.
+    pub fn state_namespace(&self) -> &str {
+        self.state_namespace.as_deref().unwrap_or(&self.namespace)
+    }
+}
+
 impl Default for NotifySettings {
     fn default() -> Self {
         Self {
@@ -66,6 +78,7 @@ impl Default for NotifySettings {
             dedup_window: Duration::from_secs(24 * 3600),
             scheduler_interval: Duration::from_secs(1),
             namespace: "notify".into(),
+            state_namespace: None,
             requested_topic: "notify.requested".into(),
             push_topic: "notify.push".into(),
             email_topic: "notify.email".into(),
@@ -141,6 +154,8 @@ impl Notify {
     pub fn new(settings: NotifySettings, deps: NotifyDeps) -> Result<Arc<Self>, NotifyStartError> {
         sixfold_runtime::settings::check_namespace(&settings.namespace)
             .map_err(NotifyStartError::Settings)?;
+        sixfold_runtime::settings::check_namespace(settings.state_namespace())
+            .map_err(NotifyStartError::Settings)?;
         if settings.scheduler_interval.is_zero() {
             return Err(NotifyStartError::Settings(
                 "scheduler_interval must be positive".into(),
@@ -159,7 +174,8 @@ impl Notify {
             .registry()
             .register(Box::new(outcomes.clone()))?;
         Ok(Arc::new(Self {
-            store: NotifyStore::new(deps.store, &settings.namespace),
+            store: NotifyStore::new(deps.store, &settings.namespace)
+                .with_state_prefix(settings.state_namespace()),
             templates,
             limiter: deps.limiter,
             producer: deps.producer,

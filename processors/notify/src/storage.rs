@@ -2,8 +2,8 @@
 //!
 //! | namespace | key → value | partition (ScyllaDB) |
 //! |---|---|---|
-//! | `<p>.user:<user>` | `prefs` → [`Preferences`], `contact` → [`Contact`] | one user (the seed's `notification_preferences`) |
-//! | `<p>.devices:<user>` | device id → [`Device`] | one user's devices (the seed's `user_devices`) |
+//! | `<s>.user:<user>` | `prefs` → [`Preferences`], `contact` → [`Contact`] | one user (the seed's `notification_preferences`) |
+//! | `<s>.devices:<user>` | device id → [`Device`] | one user's devices (the seed's `user_devices`) |
 //! | `<p>.ids:<user>` | notification id → [`NotificationRecord`] | what was done with each notification, for 24 h dedup |
 //! | `<p>.sent:<notification>` | `<channel>:<device or ->` → empty | sends a provider accepted (worker idempotency) |
 //! | `<p>.scheduled/<shard>` | `<due ms, 13 digits>:<notification id>` → the request | held sends, due first, 16 shards |
@@ -15,7 +15,8 @@
 //!
 //! Preferences, devices and contacts are the service's own data, written through its API
 //! (not derived from a topic), so a replay does not rebuild them: back them up like any
-//! primary table.
+//! primary table. They live under `<s>`, the state prefix ([`NotifyStore::with_state_prefix`]),
+//! the same as the views' `<p>` unless a rebuild moved the views.
 
 use std::sync::Arc;
 
@@ -80,6 +81,8 @@ pub struct Held {
 pub struct NotifyStore {
     store: Arc<dyn Store>,
     prefix: String,
+    /// Prefix of the service's own data (preferences, contacts, devices).
+    state_prefix: String,
 }
 
 impl NotifyStore {
@@ -88,7 +91,19 @@ impl NotifyStore {
         Self {
             store,
             prefix: prefix.to_owned(),
+            state_prefix: prefix.to_owned(),
         }
+    }
+
+    /// The same tables with preferences, contacts and devices under `prefix` (the service's own
+    /// data stays where it is when a rebuild moves the views).
+    pub fn with_state_prefix(mut self, prefix: &str) -> Self {
+        self.state_prefix = prefix.to_owned();
+        self
+    }
+
+    fn state_ns(&self, table: &str, id: &str) -> String {
+        format!("{}.{table}:{id}", self.state_prefix)
     }
 
     fn kv(&self) -> &dyn KvStore {
@@ -105,7 +120,7 @@ impl NotifyStore {
 
     /// The user's preferences (the seed's defaults when never set).
     pub async fn preferences(&self, user: &str) -> Result<Preferences, StorageError> {
-        Ok(json::get(self.kv(), &self.ns("user", user), "prefs")
+        Ok(json::get(self.kv(), &self.state_ns("user", user), "prefs")
             .await?
             .unwrap_or_default())
     }
@@ -116,24 +131,26 @@ impl NotifyStore {
         user: &str,
         prefs: &Preferences,
     ) -> Result<(), StorageError> {
-        json::put(self.kv(), &self.ns("user", user), "prefs", prefs).await
+        json::put(self.kv(), &self.state_ns("user", user), "prefs", prefs).await
     }
 
     /// The user's email address and phone number.
     pub async fn contact(&self, user: &str) -> Result<Contact, StorageError> {
-        Ok(json::get(self.kv(), &self.ns("user", user), "contact")
-            .await?
-            .unwrap_or_default())
+        Ok(
+            json::get(self.kv(), &self.state_ns("user", user), "contact")
+                .await?
+                .unwrap_or_default(),
+        )
     }
 
     /// Replaces the user's email address and phone number.
     pub async fn put_contact(&self, user: &str, contact: &Contact) -> Result<(), StorageError> {
-        json::put(self.kv(), &self.ns("user", user), "contact", contact).await
+        json::put(self.kv(), &self.state_ns("user", user), "contact", contact).await
     }
 
     /// The user's devices, by device id.
     pub async fn devices(&self, user: &str) -> Result<Vec<Device>, StorageError> {
-        let ns = self.ns("devices", user);
+        let ns = self.state_ns("devices", user);
         let rows = self.kv().list(&ns, None, MAX_LIST_LIMIT).await?;
         rows.iter().map(|(_, v)| json::decode(&ns, v)).collect()
     }
@@ -142,7 +159,7 @@ impl NotifyStore {
     pub async fn put_device(&self, user: &str, device: &Device) -> Result<(), StorageError> {
         json::put(
             self.kv(),
-            &self.ns("devices", user),
+            &self.state_ns("devices", user),
             &device.device_id,
             device,
         )
@@ -152,7 +169,7 @@ impl NotifyStore {
     /// Removes a device (a user's request, or a provider saying its token is dead).
     pub async fn delete_device(&self, user: &str, device_id: &str) -> Result<(), StorageError> {
         self.kv()
-            .delete(&self.ns("devices", user), device_id)
+            .delete(&self.state_ns("devices", user), device_id)
             .await?;
         Ok(())
     }

@@ -12,9 +12,12 @@
 //! (Kafka Streams' `max.task.idle.ms` is that guess, for live input). Tasks run side by side,
 //! each one record at a time.
 //!
-//! A partition ends at its `stop_at` offset, or at its end when the run starts; later records
-//! are not read. Offsets are stored as records are handled, and a partition's end once every
-//! record before it is handled; the run then commits and waits for shutdown.
+//! With `stop_at`, a partition ends there: later records are not read, offsets are stored as
+//! records are handled and a partition's end once every record before it is handled, and the
+//! run then commits and waits for shutdown. Without, the run follows its topics: the ends are
+//! the partitions' ends when the run starts, moved to their high watermarks whenever no record
+//! came for a moment, and a record past an end moves it (a rebuild catching up with the live
+//! processor's input; new records are aligned only as far as they have arrived).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -164,11 +167,9 @@ impl<P: Processor> Driver<P> {
         let (mut partitions, tasks) = planned.map_err(kafka_error)?;
         let mut assignment = TopicPartitionList::new();
         for ((topic, number), partition) in &partitions {
-            if !partition.exhausted() {
-                assignment
-                    .add_partition_offset(topic, *number, Offset::Offset(partition.next))
-                    .map_err(kafka_error)?;
-            }
+            assignment
+                .add_partition_offset(topic, *number, Offset::Offset(partition.next))
+                .map_err(kafka_error)?;
         }
         consumer.assign(&assignment).map_err(kafka_error)?;
         let lag = tokio::spawn(sample_lag(
@@ -202,15 +203,17 @@ impl<P: Processor> Driver<P> {
     /// on shutdown.
     async fn aligned_loop(
         &self,
-        consumer: &GroupConsumer,
+        consumer: &Arc<GroupConsumer>,
         partitions: &mut HashMap<Place, Partition>,
         tasks: &[Vec<Place>],
         group: &str,
     ) -> Result<bool, (i64, crate::producer::ProduceError)> {
         loop {
-            if partitions
-                .values()
-                .all(|p| p.exhausted() && p.buffer.is_empty())
+            let following = self.config.stop_at.is_empty();
+            if !following
+                && partitions
+                    .values()
+                    .all(|p| p.exhausted() && p.buffer.is_empty())
             {
                 store_ends(consumer, partitions, group);
                 return Ok(true);
@@ -224,7 +227,12 @@ impl<P: Processor> Driver<P> {
             match first {
                 Some(Ok(message)) => received.push(message.detach()),
                 Some(Err(error)) => tracing::warn!(%error, %group, "consume error"),
-                None => skip_gaps(consumer, partitions),
+                None => {
+                    skip_gaps(consumer, partitions);
+                    if following {
+                        refresh_ends(consumer, partitions).await;
+                    }
+                }
             }
             while !received.is_empty() && received.len() < MAX_BATCH {
                 match consumer.recv().now_or_never() {
@@ -244,6 +252,9 @@ impl<P: Processor> Driver<P> {
                 if message.offset() < partition.next {
                     continue;
                 }
+                if message.offset() >= partition.end && following {
+                    partition.end = message.offset() + 1;
+                }
                 if message.offset() >= partition.end {
                     partition.next = partition.end;
                 } else {
@@ -251,7 +262,7 @@ impl<P: Processor> Driver<P> {
                     partition.buffer.push_back(message);
                 }
             }
-            flow_control(consumer, partitions, group);
+            flow_control(consumer, partitions, group, !following);
 
             let work = release(partitions, tasks);
             let mut running = Vec::new();
@@ -361,19 +372,22 @@ fn plan(
     Ok((partitions, tasks))
 }
 
-/// Pauses partitions that are exhausted or hold [`MAX_BUFFERED`] records, and resumes those
-/// that drained below [`RESUME_BELOW`].
-fn flow_control(consumer: &GroupConsumer, partitions: &mut HashMap<Place, Partition>, group: &str) {
+/// Pauses partitions that hold [`MAX_BUFFERED`] records or (with fixed ends) are exhausted,
+/// and resumes those that drained below [`RESUME_BELOW`].
+fn flow_control(
+    consumer: &GroupConsumer,
+    partitions: &mut HashMap<Place, Partition>,
+    group: &str,
+    fixed_ends: bool,
+) {
     let (mut pause, mut resume) = (TopicPartitionList::new(), TopicPartitionList::new());
     for ((topic, number), partition) in partitions.iter_mut() {
+        let done = fixed_ends && partition.exhausted();
         let full = partition.buffer.len() >= MAX_BUFFERED;
-        if !partition.paused && (partition.exhausted() || full) {
+        if !partition.paused && (done || full) {
             partition.paused = true;
             pause.add_partition(topic, *number);
-        } else if partition.paused
-            && !partition.exhausted()
-            && partition.buffer.len() < RESUME_BELOW
-        {
+        } else if partition.paused && !done && partition.buffer.len() < RESUME_BELOW {
             partition.paused = false;
             resume.add_partition(topic, *number);
         }
@@ -405,6 +419,28 @@ fn skip_gaps(consumer: &GroupConsumer, partitions: &mut HashMap<Place, Partition
             && position >= partition.end
         {
             partition.next = partition.end;
+        }
+    }
+}
+
+/// Moves every partition's end to its high watermark (a run that follows its topics).
+async fn refresh_ends(consumer: &Arc<GroupConsumer>, partitions: &mut HashMap<Place, Partition>) {
+    let places: Vec<Place> = partitions.keys().cloned().collect();
+    let reader = consumer.clone();
+    let highs = tokio::task::spawn_blocking(move || {
+        places
+            .into_iter()
+            .filter_map(|(topic, number)| {
+                let (_, high) = reader.fetch_watermarks(&topic, number, PLAN_TIMEOUT).ok()?;
+                Some(((topic, number), high))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (place, high) in highs {
+        if let Some(partition) = partitions.get_mut(&place) {
+            partition.end = partition.end.max(high);
         }
     }
 }
