@@ -46,6 +46,10 @@ const PLAN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A topic and partition.
 type Place = (String, i32);
 
+/// What handling one task's records came to: the next offset reached per partition and, if it
+/// stopped early, the offset where and why.
+type Handled = (Vec<(Place, i64)>, Option<(i64, Interrupted)>);
+
 /// One input partition of an aligned run.
 struct Partition {
     /// Index of its topic in the configuration (the tie-break between equal timestamps).
@@ -269,11 +273,10 @@ impl<P: Processor> Driver<P> {
             for records in &work {
                 running.push(self.handle_merged(records));
             }
-            let handled: Vec<(Vec<(Place, i64)>, Option<(i64, Interrupted)>)> =
-                futures::stream::iter(running)
-                    .buffer_unordered(tasks.len().max(1))
-                    .collect()
-                    .await;
+            let handled: Vec<Handled> = futures::stream::iter(running)
+                .buffer_unordered(tasks.len().max(1))
+                .collect()
+                .await;
             let mut positions = TopicPartitionList::new();
             let mut interrupted = None;
             for (done, why) in handled {
@@ -303,12 +306,8 @@ impl<P: Processor> Driver<P> {
         }
     }
 
-    /// Handles one task's records in order; returns the next offset per partition reached and,
-    /// if it stopped early, the offset where and why.
-    async fn handle_merged(
-        &self,
-        records: &[OwnedMessage],
-    ) -> (Vec<(Place, i64)>, Option<(i64, Interrupted)>) {
+    /// Handles one task's records in order.
+    async fn handle_merged(&self, records: &[OwnedMessage]) -> Handled {
         let mut done: Vec<(Place, i64)> = Vec::new();
         for message in records {
             if let Err(why) = self.handle(message, false).await {
