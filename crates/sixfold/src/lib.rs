@@ -124,7 +124,7 @@ pub async fn replay_command(
         }
         let report = replay::rebuild(settings, processor, from, force, &shutdown).await?;
         let old = &report.old_namespace;
-        let keep = views::state_to_keep(processor, old)
+        let keep = (report.keep.as_ref())
             .map(|state| format!(", but keep {state}"))
             .unwrap_or_default();
         println!(
@@ -583,11 +583,13 @@ pub fn replay_topics(systems: &Systems, name: &str) -> Result<Vec<String>> {
     input_topics(systems, name)
 }
 
-/// The consumer group a replay of `name` reads in: the processor's own, except for the
-/// notification processors, whose replay reads another topic than their input and must leave
-/// their input's positions alone (`<name>.replay`).
+/// The consumer group a replay of `name` reads in: the processor's own, except for chat and the
+/// notification processors (`<name>.replay`). Their replays do not do what the live processor
+/// does (chat delivers nothing, notify reads its status log), so the live group's positions
+/// stay where they are: records the live processor has not handled yet are still its to
+/// deliver.
 pub fn replay_group(name: &str) -> String {
-    if is_notify(name) {
+    if is_notify(name) || name == sixfold_chat::PROCESSOR {
         format!("{name}.replay")
     } else {
         name.to_owned()

@@ -25,7 +25,8 @@
 //! give other views ([`crate::replay_topics`]):
 //! - chat reads `chat.membership`, `chat.sent` and `chat.receipt` in timestamp order across
 //!   the three (the runtime's aligned mode; its views depend on that order) with a processor
-//!   that delivers nothing;
+//!   that delivers nothing, in a group of its own (`chat.replay`): what the live processor
+//!   has not handled yet stays its to deliver;
 //! - the notification processors (`notify` and its channel workers) rebuild their views from
 //!   `notify.status`, their decision log ([`sixfold_notify::restore`]), in a group of their
 //!   own (`<name>.replay`): their input's positions are left alone, and nothing is decided or
@@ -423,8 +424,14 @@ pub async fn replay(
     stop: &CancellationToken,
 ) -> Result<ReplayReport> {
     crate::check_processor(processor)?;
-    ensure_stopped(&group_client(settings, processor)?, processor, force)?;
     let group = crate::replay_group(processor);
+    if to.is_some() && group != processor {
+        bail!(
+            "--to does not go with {processor}: its replay runs in group {group}, apart from the \
+             live processor, which would not continue from the stop point"
+        );
+    }
+    ensure_stopped(&group_client(settings, processor)?, processor, force)?;
     let client = group_client(settings, &group)?;
     let topics = crate::replay_topics(systems, processor)?;
     let spans = plan(settings, &client, &topics, from.as_ref(), to.as_ref())?;
@@ -506,6 +513,8 @@ pub struct RebuildReport {
     pub new_namespace: String,
     /// The consumer group that built them.
     pub group: String,
+    /// The state to keep when deleting the old views ([`crate::views::state_to_keep`]).
+    pub keep: Option<String>,
     /// Records replayed, before and after the live processor stopped.
     pub records: i64,
     /// How long it took.
@@ -643,8 +652,10 @@ pub async fn rebuild(
         },
     )
     .await?;
-    // A processor that replays its own input continues where the rebuild stopped; the
-    // notification service's rebuild read its status log, not its input, and hands nothing.
+    // A processor that replays its own input continues where the rebuild stopped. Chat's
+    // rebuild delivered nothing and the notification service's read its status log: the live
+    // group keeps its positions and handles what it has not yet (idempotently, on the new
+    // views).
     if crate::replay_group(processor) == processor {
         let mut handover = TopicPartitionList::new();
         for span in &last {
@@ -656,6 +667,7 @@ pub async fn rebuild(
     }
     let records = first.iter().chain(&last).map(|s| s.end - s.start).sum();
     Ok(RebuildReport {
+        keep: crate::views::state_to_keep(&fresh, processor),
         old_namespace,
         new_namespace,
         group,

@@ -72,21 +72,31 @@ pub fn keep_state(settings: &mut Settings, processor: &str) {
     }
 }
 
-/// What of the old namespace `old` to keep after `processor` was rebuilt (its state, see
-/// [`keep_state`]); the rest of `old` may be deleted.
-pub fn state_to_keep(processor: &str, old: &str) -> Option<String> {
+/// What to keep when deleting the old views after `processor` was rebuilt: its state (see
+/// [`keep_state`]), named from `settings` as the rebuild ran with them (the state's namespace is
+/// the configured one, not the old views').
+pub fn state_to_keep(settings: &Settings, processor: &str) -> Option<String> {
     match processor {
-        sixfold_urls::PROCESSOR => Some(format!(
-            "{old}.blocks and {old}:code-block (they keep codes unique)"
-        )),
-        sixfold_chat::PROCESSOR => Some(format!(
-            "{old}.inbox:*, {old}.media and the Redis keys {old}:* (inboxes, uploads, routes and \
-             presence)"
-        )),
-        sixfold_notify::PROCESSOR => Some(format!(
-            "{old}.user:*, {old}.devices:* and the Redis keys {old}:* (preferences, contacts, \
-             devices and caps)"
-        )),
+        sixfold_urls::PROCESSOR => {
+            let ns = (settings.urls.code_namespace.as_ref()).unwrap_or(&settings.urls.namespace);
+            Some(format!(
+                "{ns}.blocks and {ns}:code-block (they keep codes unique)"
+            ))
+        }
+        sixfold_chat::PROCESSOR => {
+            let ns = settings.chat.state_namespace();
+            Some(format!(
+                "{ns}.inbox:*, {ns}.media and the Redis keys {ns}:* (inboxes, uploads, routes \
+                 and presence)"
+            ))
+        }
+        sixfold_notify::PROCESSOR => {
+            let ns = settings.notify.state_namespace();
+            Some(format!(
+                "{ns}.user:*, {ns}.devices:* and the Redis keys {ns}:* (preferences, contacts, \
+                 devices and caps)"
+            ))
+        }
         _ => None,
     }
 }

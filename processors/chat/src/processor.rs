@@ -127,7 +127,7 @@ impl Processor for ChatProcessor {
             }
             c.apply_fanout(&decode(record)?).await
         } else if record.topic == s.membership_topic {
-            c.apply_membership(&decode(record)?).await
+            c.apply_membership(&decode(record)?, deliver).await
         } else {
             Err(ChatError::UnknownTopic(record.topic.clone()))
         }
@@ -361,7 +361,12 @@ impl Chat {
         self.deliver_live("receipt", &senders, &notice).await
     }
 
-    async fn apply_membership(&self, event: &ChatMembership) -> Result<(), ChatError> {
+    /// Applies a membership change; with `deliver`, removed members' inbox entries go too.
+    async fn apply_membership(
+        &self,
+        event: &ChatMembership,
+        deliver: bool,
+    ) -> Result<(), ChatError> {
         let conv = &event.conversation_id;
         let kind = ConversationKind::of(conv)
             .ok_or_else(|| ChatError::Invalid(format!("invalid conversation id {conv:?}")))?;
@@ -393,7 +398,9 @@ impl Chat {
                 .flatten()
                 .is_none()
             {
-                self.store.put_membership(conv, &membership).await?;
+                self.store
+                    .put_membership(conv, &membership, deliver)
+                    .await?;
             }
             return Ok(());
         }
@@ -437,7 +444,9 @@ impl Chat {
                 return Err(ChatError::Invalid("unknown membership action".into()));
             }
         }
-        self.store.put_membership(conv, &membership).await?;
+        self.store
+            .put_membership(conv, &membership, deliver)
+            .await?;
         Ok(())
     }
 

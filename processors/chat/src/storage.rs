@@ -305,12 +305,15 @@ impl ChatStore {
     }
 
     /// Stores `membership` as the conversation's members (one put), then brings the member
-    /// index and the users' conversation lists in line with it. Repeating it after a failure
-    /// half-way finishes the job.
+    /// index and the users' conversation lists in line with it, and with `clear_inboxes` takes
+    /// the conversation out of the inboxes of those removed (not in a replay: the inboxes are
+    /// today's pending deliveries, not the past's). Repeating it after a failure half-way
+    /// finishes the job.
     pub async fn put_membership(
         &self,
         conv: &str,
         membership: &Membership,
+        clear_inboxes: bool,
     ) -> Result<(), StorageError> {
         let members: BTreeMap<&str, &str> = membership
             .members()
@@ -333,9 +336,11 @@ impl ChatStore {
             if !membership.contains(&user) {
                 self.kv().delete(&index, &user).await?;
                 self.kv().delete(&self.ns("convs", &user), conv).await?;
-                self.kv()
-                    .delete(&self.state_ns("inbox", &user), conv)
-                    .await?;
+                if clear_inboxes {
+                    self.kv()
+                        .delete(&self.state_ns("inbox", &user), conv)
+                        .await?;
+                }
             }
         }
         Ok(())
