@@ -99,6 +99,32 @@ async fn views(settings: &Settings, prefix: &str) -> Result<BTreeMap<String, Str
     Ok(views)
 }
 
+/// `views` without the keys containing one of `ignore` (state that is not a view).
+fn without(views: BTreeMap<String, String>, ignore: &[&str]) -> BTreeMap<String, String> {
+    views
+        .into_iter()
+        .filter(|(key, _)| !ignore.iter().any(|part| key.contains(part)))
+        .collect()
+}
+
+/// Fails, naming the keys that differ, unless `after` equals `before`.
+fn ensure_same(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    what: &str,
+) -> Result<()> {
+    let differ: Vec<_> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    ensure!(
+        differ.is_empty(),
+        "views differ {what}: {differ:?}\n{before:?}\n{after:?}"
+    );
+    Ok(())
+}
+
 async fn wipe_redis(prefix: &str) -> Result<()> {
     let mut redis = redis::Client::open(redis_url())?
         .get_multiplexed_async_connection()
@@ -233,15 +259,7 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
     .context("replay from the start")?;
     ensure!(report.records == 12 + 12, "replayed {}", report.records);
     let after = views(&second, &prefix).await?;
-    let differ: Vec<_> = before
-        .keys()
-        .chain(after.keys())
-        .filter(|k| before.get(*k) != after.get(*k))
-        .collect();
-    ensure!(
-        differ.is_empty(),
-        "views differ after the replay: {differ:?}"
-    );
+    ensure_same(&before, &after, "after the replay")?;
 
     // Without --from it resumes where the group is: at the end, nothing to do; from a time
     // after the last record, nothing either.
@@ -299,15 +317,7 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
     let rest = replay(&third, &clients, &systems, "urls", None, None, true, &stop).await?;
     ensure!(rest.records == 12, "resumed {} clicks", rest.records);
     let resumed = views(&third, &prefix).await?;
-    let differ: Vec<_> = before
-        .keys()
-        .chain(resumed.keys())
-        .filter(|k| before.get(*k) != resumed.get(*k))
-        .collect();
-    ensure!(
-        differ.is_empty(),
-        "views differ after --to and a resume: {differ:?}"
-    );
+    ensure_same(&before, &resumed, "after --to and a resume")?;
 
     // --rebuild: fresh views under a new namespace, built by a group of their own, then
     // swapped in: the same as the live ones, and a processor started afterwards writes there.
@@ -334,10 +344,8 @@ async fn replay_rebuilds_wiped_views_identically_and_resumes() -> Result<()> {
         views(&third, &report.new_namespace).await?,
         &report.new_namespace,
     );
-    ensure!(
-        live == rebuilt && live.len() >= 24,
-        "rebuilt views differ: {live:?} vs {rebuilt:?}"
-    );
+    ensure_same(&live, &rebuilt, "after the rebuild")?;
+    ensure!(live.len() >= 24, "the URL shortener's views: {live:?}");
     let active = sixfold::views::active_settings(&third, clients.store.as_ref()).await?;
     ensure!(
         active.urls.namespace == report.new_namespace,
@@ -425,22 +433,16 @@ async fn rebuild_and_compare(
         report.old_namespace
     );
     let new = &report.new_namespace;
-    let kept = |key: &String| !ignore.iter().any(|part| key.contains(part));
-    let rebuilt: BTreeMap<String, String> = views(settings, new)
+    let rebuilt = views(settings, new)
         .await?
         .into_iter()
         .map(|(key, value)| (key.replacen(new.as_str(), namespace, 1), value))
-        .filter(|(key, _)| kept(key))
         .collect();
-    let before: BTreeMap<String, String> = before
-        .iter()
-        .filter(|(key, _)| kept(key))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    ensure!(
-        rebuilt == before,
-        "rebuilt views differ: {rebuilt:?}\n{before:?}"
-    );
+    ensure_same(
+        &without(before.clone(), ignore),
+        &without(rebuilt, ignore),
+        "after the rebuild",
+    )?;
     // Processes started now use the new views, and the state where it was.
     let clients = Clients::connect(settings, Metrics::new()).await?;
     let active = sixfold::views::active_settings(settings, clients.store.as_ref()).await?;
@@ -541,22 +543,8 @@ impl Round<'_> {
             "replayed {}",
             report.records
         );
-        let kept = |views: BTreeMap<String, String>| -> BTreeMap<String, String> {
-            views
-                .into_iter()
-                .filter(|(key, _)| !ignore.iter().any(|part| key.contains(part)))
-                .collect()
-        };
-        let (before, after) = (kept(before), kept(views(&second, namespace).await?));
-        let differ: Vec<_> = before
-            .keys()
-            .chain(after.keys())
-            .filter(|k| before.get(*k) != after.get(*k))
-            .collect();
-        ensure!(
-            differ.is_empty(),
-            "views differ after the replay: {differ:?}\n{before:?}\n{after:?}"
-        );
+        let after = without(views(&second, namespace).await?, ignore);
+        ensure_same(&without(before, ignore), &after, "after the replay")?;
         Ok(())
     }
 }
@@ -1137,13 +1125,7 @@ async fn notify_views_wiped_and_replayed_from_their_statuses_come_back_identical
     let statuses = 9;
     let namespace = &n.namespace;
     let ignore = [".user:", ".devices:", ".purge"];
-    let kept = |views: BTreeMap<String, String>| -> BTreeMap<String, String> {
-        views
-            .into_iter()
-            .filter(|(key, _)| !ignore.iter().any(|part| key.contains(part)))
-            .collect()
-    };
-    let before = kept(views(&first, namespace).await?);
+    let before = without(views(&first, namespace).await?, &ignore);
     let count = |part: &str| before.keys().filter(|k| k.contains(part)).count();
     ensure!(
         count(".ids:") == 5 && count(".sent:") == 2 && count(".scheduled/") == 1,
@@ -1179,7 +1161,7 @@ async fn notify_views_wiped_and_replayed_from_their_statuses_come_back_identical
     };
     // The email worker's replay: its sent markers, nothing else.
     let markers = replayed("markers", "notify-email").await?;
-    let after = kept(views(&markers, namespace).await?);
+    let after = without(views(&markers, namespace).await?, &ignore);
     let sent_before: BTreeMap<_, _> = before
         .iter()
         .filter(|(k, _)| k.contains(".sent:"))
@@ -1190,16 +1172,8 @@ async fn notify_views_wiped_and_replayed_from_their_statuses_come_back_identical
     );
     // The processor's replay: every view.
     let second = replayed("second", "notify").await?;
-    let after = kept(views(&second, namespace).await?);
-    let differ: Vec<_> = before
-        .keys()
-        .chain(after.keys())
-        .filter(|k| before.get(*k) != after.get(*k))
-        .collect();
-    ensure!(
-        differ.is_empty(),
-        "views differ after the replay: {differ:?}\n{before:?}\n{after:?}"
-    );
+    let after = without(views(&second, namespace).await?, &ignore);
+    ensure_same(&before, &after, "after the replay")?;
     // Beside the live views: rebuilt under a new namespace, preferences and contacts left
     // where they are.
     rebuild_and_compare(&first, "notify", namespace, &ignore, &before).await
